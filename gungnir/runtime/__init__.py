@@ -1,0 +1,1 @@
+"""The I/O shell: probing, peer links, durable state, the RESP endpoint, metrics and health."""
