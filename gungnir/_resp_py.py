@@ -1,0 +1,576 @@
+"""The pure-Python RESP2/RESP3 reader and encoders: the reference twin of ``_resp.pyx``.
+
+This module is the oracle: the Cython reader must return the same values and raise the
+same errors (message and offset) on every byte string. It is also the fallback when the
+extension is not built, so it is written for speed within pure Python: one ``find`` per
+line, no re-parsing of completed elements, and an explicit stack instead of recursion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from gungnir._resp_types import (
+    NEED_DATA,
+    ProtocolError,
+    Push,
+    ReplyError,
+    SimpleString,
+    Verbatim,
+    VerbatimStr,
+    error_from_message,
+    freeze,
+)
+
+__all__ = ["PyReader", "encode", "pack_command", "pack_commands"]
+
+# Frame kinds of the parse stack.
+_ARRAY, _SET, _MAP, _PUSH, _ATTR, _STREAM = range(6)
+_NOKEY: Any = object()  # "no map key pending" (None is a valid key)
+
+#: Longest line allowed for types whose line is a number or a fixed token. Anything longer
+#: is garbage; failing early stops a peer from making us buffer an endless header.
+SHORT_LINE_MAX = 64
+_SHORT_LINE_TYPES = frozenset(b"$*%~>|!=;:#_.")
+_VALID_TYPES = frozenset(b"+-:$*%~>|!=;#_.,(")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DOUBLE_RE = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DOUBLE_WORDS = frozenset([b"inf", b"+inf", b"-inf", b"nan", b"+nan", b"-nan"])
+_AGGREGATE_KINDS = {42: _ARRAY, 126: _SET, 37: _MAP, 62: _PUSH, 124: _ATTR}
+_STREAMABLE = frozenset([42, 126, 37])
+
+DEFAULT_MAX_DEPTH = 1024
+DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
+DEFAULT_MAX_ELEMENTS = 2**32
+
+
+def _is_int(line: bytes | bytearray) -> bool:
+    return line.isdigit() or (line[:1] == b"-" and line[1:].isdigit())
+
+
+class PyReader:
+    """Incremental RESP2/RESP3 reader (sans-IO): ``feed()`` bytes, ``gets()`` replies.
+
+    ``gets()`` returns one complete reply or :data:`NEED_DATA`. Replies map to Python as:
+    simple/bulk strings -> ``bytes`` (``str`` with ``encoding``), integers and big numbers ->
+    ``int``, doubles -> ``float``, booleans -> ``bool``, null / ``$-1`` / ``*-1`` -> ``None``,
+    arrays -> ``list``, maps -> ``dict``, sets -> ``set``, push -> :class:`Push`, verbatim ->
+    :class:`Verbatim` / :class:`VerbatimStr`, errors -> a :class:`ReplyError` instance
+    (returned, not raised). Streamed strings and aggregates arrive as the plain types.
+
+    Map keys and set members that Python cannot hash (arrays, maps, sets) are converted with
+    :func:`freeze` (list -> tuple, map -> tuple of pairs, set -> frozenset).
+
+    Attributes (``|``) never appear as replies. ``attributes`` is the attribute map that
+    preceded the reply last returned by ``gets()`` (``None`` when it had none); attribute
+    maps inside aggregates are validated and dropped, since the caller has no reply object
+    to hang them on.
+
+    With ``push_handler`` set, top-level push frames are passed to it (in stream order)
+    and ``gets()`` goes on to the next reply, so pushes never complete a pending request.
+
+    A string that does not decode with ``encoding`` does not desynchronise the stream: the
+    whole reply is consumed and the ``UnicodeDecodeError`` raised from ``gets()``; the
+    reader stays usable. Error replies are always decoded as UTF-8 with replacement.
+
+    Framing errors and broken limits raise :class:`ProtocolError` with the byte offset and
+    poison the reader until ``reset()``.
+    """
+
+    __slots__ = (
+        "_attrs",
+        "_base",
+        "_buf",
+        "_bulk_at",
+        "_bulk_len",
+        "_bulk_type",
+        "_decode_error",
+        "_encoding",
+        "_errors",
+        "_max_bulk_len",
+        "_max_depth",
+        "_max_elements",
+        "_poison",
+        "_pos",
+        "_push_handler",
+        "_scan",
+        "_stack",
+        "attributes",
+    )
+
+    def __init__(
+        self,
+        *,
+        encoding: str | None = None,
+        errors: str = "strict",
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_bulk_len: int = DEFAULT_MAX_BULK_LEN,
+        max_elements: int = DEFAULT_MAX_ELEMENTS,
+        push_handler: Callable[[Push], object] | None = None,
+    ) -> None:
+        if encoding is not None:
+            "".encode(encoding, errors)  # fail now, not at the first reply: LookupError
+        if max_depth < 1 or max_bulk_len < 0 or max_elements < 0:
+            raise ValueError("max_depth must be >= 1 and the other limits >= 0")
+        if push_handler is not None and not callable(push_handler):
+            raise TypeError("push_handler must be callable")
+        self._encoding = encoding
+        self._errors = errors
+        self._max_depth = max_depth
+        self._max_bulk_len = max_bulk_len
+        self._max_elements = max_elements
+        self._push_handler = push_handler
+        self._buf = bytearray()
+        self._pos = 0
+        self._base = 0
+        self._scan = 0
+        self.reset()
+
+    # -- public API -------------------------------------------------------------------
+
+    def feed(self, data: bytes | bytearray | memoryview, offset: int = 0, length: int = -1) -> None:
+        """Append ``data[offset:offset+length]`` (``length=-1``: to the end) to the buffer."""
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        size = len(view)
+        if offset < 0 or offset > size:
+            raise ValueError(f"offset {offset} out of range for {size} bytes")
+        if length < 0:
+            if length != -1:
+                raise ValueError("length must be >= 0, or -1 for the rest")
+            length = size - offset
+        elif offset + length > size:
+            raise ValueError(f"offset + length ({offset} + {length}) exceeds {size} bytes")
+        buf = self._buf
+        pos = self._pos
+        if pos:  # drop consumed bytes; a bytearray drops a prefix in O(1)
+            del buf[:pos]
+            self._base += pos
+            self._scan = max(self._scan - pos, 0)
+            self._pos = 0
+        buf += view[offset : offset + length]
+
+    def has_data(self) -> bool:
+        """True when fed bytes are waiting to be parsed."""
+        return len(self._buf) > self._pos
+
+    def buffered(self) -> int:
+        """Number of fed bytes not yet parsed."""
+        return len(self._buf) - self._pos
+
+    def reset(self) -> None:
+        """Forget all buffered data and partial state, and clear a poisoned state."""
+        self._buf.clear()
+        self._pos = 0
+        self._base = 0
+        self._scan = 0
+        self._stack: list[list[Any]] = []
+        self._bulk_len = -1
+        self._bulk_type = 0
+        self._bulk_at = 0
+        self._attrs: dict[Any, Any] | None = None
+        self._poison: ProtocolError | None = None
+        self._decode_error: UnicodeDecodeError | None = None
+        self.attributes: dict[Any, Any] | None = None
+
+    def gets(self) -> Any:
+        """Return the next complete reply, or :data:`NEED_DATA`."""
+        if self._poison is not None:
+            raise self._poison
+        try:
+            return self._parse()
+        except ProtocolError as exc:
+            self._poison = exc
+            raise
+
+    # -- internals --------------------------------------------------------------------
+
+    def _fail(self, message: str, pos: int) -> ProtocolError:
+        return ProtocolError(message, self._base + pos)
+
+    def _text(self, raw: bytes | bytearray) -> Any:
+        try:
+            return raw.decode(self._encoding, self._errors)  # type: ignore[arg-type]
+        except UnicodeDecodeError as exc:
+            if self._decode_error is None:
+                self._decode_error = exc
+            return bytes(raw)
+
+    def _parse(self) -> Any:
+        buf = self._buf
+        pos = self._pos
+        n = len(buf)
+        stack = self._stack
+        encoding = self._encoding
+        while True:
+            # ---- 1. read one element: a value, or a frame opened/closed ----
+            if self._bulk_len >= 0:
+                blen = self._bulk_len
+                end = pos + blen
+                if n < end + 2:
+                    self._pos = pos
+                    return NEED_DATA
+                if buf[end] != 13 or buf[end + 1] != 10:
+                    raise self._fail("bulk data not followed by CRLF", end)
+                btype = self._bulk_type
+                self._bulk_len = -1
+                raw: bytes | bytearray = buf[pos:end]
+                pos = end + 2
+                if btype == 36:  # $
+                    value = bytes(raw) if encoding is None else self._text(raw)
+                elif btype == 59:  # ; chunk of a streamed string
+                    frame = stack[-1]
+                    frame[2] += blen
+                    if frame[2] > self._max_bulk_len:
+                        raise self._fail("streamed string exceeds max_bulk_len", self._bulk_at)
+                    frame[1].append(bytes(raw))
+                    continue
+                elif btype == 33:  # !
+                    value = error_from_message(raw.decode("utf-8", "replace"))
+                else:  # = verbatim
+                    if raw[3] != 58:
+                        raise self._fail("verbatim string lacks its 'fmt:' prefix", end - blen)
+                    fmt = raw[:3].decode("latin-1")
+                    if encoding is None:
+                        value = Verbatim(bytes(raw[4:]), fmt)
+                    else:
+                        text = self._text(raw[4:])
+                        value = (
+                            VerbatimStr(text, fmt) if isinstance(text, str) else Verbatim(text, fmt)
+                        )
+            else:
+                if pos >= n:
+                    self._pos = pos
+                    return NEED_DATA
+                t = buf[pos]
+                if t not in _VALID_TYPES:
+                    raise self._fail(f"invalid type byte 0x{t:02x}", pos)
+                if stack and stack[-1][0] == _STREAM and t != 59:
+                    raise self._fail("expected a ';' chunk inside a streamed string", pos)
+                scan = self._scan
+                eol = buf.find(b"\r\n", scan if scan > pos else pos + 1)
+                limit = SHORT_LINE_MAX if t in _SHORT_LINE_TYPES else self._max_bulk_len
+                if eol < 0:
+                    if n - pos - 2 > limit:
+                        raise self._fail("line too long", pos)
+                    self._scan = n - 1
+                    self._pos = pos
+                    return NEED_DATA
+                if eol - pos - 1 > limit:
+                    raise self._fail("line too long", pos)
+                self._scan = 0
+                start = pos
+                line = buf[pos + 1 : eol]
+                pos = eol + 2
+                if t == 43:  # +
+                    value = bytes(line) if encoding is None else self._text(line)
+                elif t == 58:  # :
+                    if not _is_int(line):
+                        raise self._fail("invalid integer", start)
+                    value = int(line)
+                    if value < _INT64_MIN or value > _INT64_MAX:
+                        raise self._fail("integer out of 64-bit range", start)
+                elif t == 36 or t == 33 or t == 61 or t == 59:  # $ ! = ;
+                    if t == 36 and line == b"?":
+                        if len(stack) >= self._max_depth:
+                            raise self._fail("nesting deeper than max_depth", start)
+                        stack.append([_STREAM, [], 0, None, self._base + start])
+                        continue
+                    if not _is_int(line):
+                        raise self._fail("invalid length", start)
+                    blen = int(line)
+                    if blen < 0:
+                        if blen == -1 and t == 36:
+                            value = None
+                        else:
+                            raise self._fail("invalid length", start)
+                    elif blen > self._max_bulk_len:
+                        raise self._fail("length exceeds max_bulk_len", start)
+                    elif t == 59:
+                        if not stack or stack[-1][0] != _STREAM:
+                            raise self._fail("';' chunk outside a streamed string", start)
+                        if blen == 0:
+                            chunks = stack.pop()[1]
+                            raw = b"".join(chunks)
+                            value = raw if encoding is None else self._text(raw)
+                        else:
+                            self._bulk_len = blen
+                            self._bulk_type = t
+                            self._bulk_at = start
+                            continue
+                    else:
+                        if t == 61 and blen < 4:
+                            raise self._fail("verbatim string shorter than 'fmt:'", start)
+                        self._bulk_len = blen
+                        self._bulk_type = t
+                        self._bulk_at = start
+                        continue
+                elif t in _AGGREGATE_KINDS:  # * ~ % > |
+                    kind = _AGGREGATE_KINDS[t]
+                    if line == b"?" and t in _STREAMABLE:
+                        count = -1
+                    elif _is_int(line):
+                        count = int(line)
+                        if count < 0:
+                            if count == -1 and t == 42:
+                                count = -2  # RESP2 null array
+                            else:
+                                raise self._fail("invalid aggregate length", start)
+                        elif count > self._max_elements:
+                            raise self._fail("aggregate length exceeds max_elements", start)
+                    else:
+                        raise self._fail("invalid aggregate length", start)
+                    if count == -2:
+                        value = None
+                    else:
+                        if len(stack) >= self._max_depth:
+                            raise self._fail("nesting deeper than max_depth", start)
+                        if kind == _MAP or kind == _ATTR:
+                            container: Any = {}
+                            if count > 0:
+                                count *= 2
+                        elif kind == _SET:
+                            container = set()
+                        elif kind == _PUSH:
+                            container = Push()
+                        else:
+                            container = []
+                        if count != 0:
+                            stack.append([kind, container, count, _NOKEY, self._base + start])
+                            continue
+                        if kind == _ATTR:
+                            if not stack:
+                                self._attrs = self._attrs or {}
+                            continue
+                        value = container
+                elif t == 95:  # _
+                    if line:
+                        raise self._fail("invalid null", start)
+                    value = None
+                elif t == 35:  # #
+                    if line == b"t":
+                        value = True
+                    elif line == b"f":
+                        value = False
+                    else:
+                        raise self._fail("invalid boolean", start)
+                elif t == 44:  # ,
+                    if _DOUBLE_RE.fullmatch(line) is None and bytes(line).lower() not in (
+                        _DOUBLE_WORDS
+                    ):
+                        raise self._fail("invalid double", start)
+                    value = float(line)
+                elif t == 40:  # (
+                    if not _is_int(line):
+                        raise self._fail("invalid big number", start)
+                    try:
+                        value = int(line)
+                    except ValueError:  # longer than sys.get_int_max_str_digits()
+                        raise self._fail("big number too long", start) from None
+                elif t == 45:  # -
+                    value = error_from_message(line.decode("utf-8", "replace"))
+                elif t == 46:  # .
+                    if line or not stack or stack[-1][2] >= 0:
+                        raise self._fail("unexpected end marker", start)
+                    frame = stack.pop()
+                    if frame[3] is not _NOKEY:
+                        raise self._fail("streamed map ended after a key", start)
+                    value = frame[1]
+                else:  # pragma: no cover - _VALID_TYPES was checked above
+                    raise AssertionError(t)
+
+            # ---- 2. hand the value to its parent, closing every frame it completes ----
+            while True:
+                if not stack:
+                    if self._decode_error is not None:
+                        exc, self._decode_error = self._decode_error, None
+                        self._attrs = None
+                        self._pos = pos
+                        raise exc
+                    attrs = self._attrs
+                    self._attrs = None
+                    if self._push_handler is not None and type(value) is Push:
+                        self._pos = pos
+                        self._push_handler(value)
+                        buf = self._buf  # the handler may have fed more data
+                        pos = self._pos
+                        n = len(buf)
+                        break
+                    self.attributes = attrs
+                    self._pos = pos
+                    return value
+                frame = stack[-1]
+                kind = frame[0]
+                container = frame[1]
+                if kind == _ARRAY or kind == _PUSH:
+                    container.append(value)
+                elif kind == _MAP or kind == _ATTR:
+                    key = frame[3]
+                    if key is _NOKEY:
+                        frame[3] = value
+                    else:
+                        frame[3] = _NOKEY
+                        try:
+                            container[key] = value
+                        except TypeError:
+                            container[freeze(key)] = value
+                else:
+                    try:
+                        container.add(value)
+                    except TypeError:
+                        container.add(freeze(value))
+                frame[2] -= 1
+                if frame[2] != 0:
+                    if frame[2] < 0 and -frame[2] - 1 > self._max_elements * (
+                        2 if kind == _MAP else 1
+                    ):
+                        raise ProtocolError("streamed aggregate exceeds max_elements", frame[4])
+                    break
+                stack.pop()
+                if kind == _ATTR:
+                    if not stack:
+                        if self._attrs is None:
+                            self._attrs = container
+                        else:
+                            self._attrs.update(container)
+                    break
+                value = container
+
+
+# -- encoders --------------------------------------------------------------------------
+
+
+def _arg_bytes(arg: Any, where: str) -> bytes | bytearray | memoryview:
+    if isinstance(arg, (bytes, bytearray)):
+        return arg
+    if isinstance(arg, str):
+        return arg.encode()
+    if isinstance(arg, memoryview):
+        return arg if arg.format == "B" and arg.ndim == 1 else arg.cast("B")
+    if isinstance(arg, int) and not isinstance(arg, bool):
+        return str(int(arg)).encode()
+    if isinstance(arg, float):
+        return repr(float(arg)).encode()
+    raise TypeError(
+        f"{where} has type {type(arg).__name__}; "
+        "expected bytes, bytearray, memoryview, str, int or float"
+    )
+
+
+def _pack_into(out: bytearray, args: Sequence[Any], prefix: str) -> None:
+    if not args:
+        raise ValueError(f"{prefix}empty command")
+    out += b"*%d\r\n" % len(args)
+    for i, arg in enumerate(args):
+        data = _arg_bytes(arg, f"{prefix}argument {i}")
+        out += b"$%d\r\n" % len(data)
+        out += data
+        out += b"\r\n"
+
+
+def pack_command(*args: Any) -> bytes:
+    """Encode one command as a RESP array of bulk strings.
+
+    Arguments may be bytes, bytearray, memoryview, str (UTF-8), int or float (``repr``);
+    anything else (bool included, to avoid ``True`` vs ``1`` surprises) is a ``TypeError``
+    naming the argument's index.
+    """
+    out = bytearray()
+    _pack_into(out, args, "")
+    return bytes(out)
+
+
+def pack_commands(commands: Iterable[Sequence[Any]]) -> bytes:
+    """Encode many commands (an iterable of argument sequences) into one buffer."""
+    out = bytearray()
+    for j, args in enumerate(commands):
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"command {j} must be a tuple or list of arguments")
+        _pack_into(out, args, f"command {j} ")
+    return bytes(out)
+
+
+def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
+    data: Any
+    if value is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif isinstance(value, SimpleString):
+        data = value.encode()
+        if b"\r" in data or b"\n" in data:
+            raise ValueError("a simple string cannot contain CR or LF")
+        out.append(b"+" + data + b"\r\n")
+    elif isinstance(value, ReplyError):
+        data = value.message.encode()
+        if b"\r" in data or b"\n" in data:
+            if resp3:
+                out.append(b"!%d\r\n%s\r\n" % (len(data), data))
+                return
+            data = data.replace(b"\r", b" ").replace(b"\n", b" ")
+        out.append(b"-" + data + b"\r\n")
+    elif isinstance(value, bool):
+        if resp3:
+            out.append(b"#t\r\n" if value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if value else b":0\r\n")
+    elif isinstance(value, int):
+        if _INT64_MIN <= value <= _INT64_MAX:
+            out.append(b":%d\r\n" % value)
+        else:
+            text = b"%d" % value
+            out.append(b"(%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif isinstance(value, float):
+        text = repr(value).encode()
+        out.append(b",%s\r\n" % text if resp3 else b"$%d\r\n%s\r\n" % (len(text), text))
+    elif isinstance(value, (Verbatim, VerbatimStr)):
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        fmt = value.format.encode("latin-1")
+        if len(fmt) != 3:
+            raise ValueError("a verbatim format must be exactly 3 bytes")
+        if resp3:
+            out.append(b"=%d\r\n%s:%s\r\n" % (len(data) + 4, fmt, data))
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    elif isinstance(value, (bytes, bytearray, memoryview, str)):
+        data = _arg_bytes(value, "value")
+        out.append(b"$%d\r\n" % len(data))
+        out.append(bytes(data))
+        out.append(b"\r\n")
+    elif isinstance(value, Push):
+        out.append((b">%d\r\n" if resp3 else b"*%d\r\n") % len(value))
+        for item in value:
+            _encode_into(out, item, resp3)
+    elif isinstance(value, (list, tuple)):
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode_into(out, item, resp3)
+    elif isinstance(value, dict):
+        out.append(b"%%%d\r\n" % len(value) if resp3 else b"*%d\r\n" % (2 * len(value)))
+        for key, item in value.items():
+            _encode_into(out, key, resp3)
+            _encode_into(out, item, resp3)
+    elif isinstance(value, (set, frozenset)):
+        out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(value))
+        for item in value:
+            _encode_into(out, item, resp3)
+    else:
+        raise TypeError(f"cannot encode a value of type {type(value).__name__} as RESP")
+
+
+def encode(value: Any, *, protocol: int = 3) -> bytes:
+    """Encode a *reply* (server side), as Valkey would send it.
+
+    ``None``, bool, int (big numbers beyond 64 bits), float, bytes-like, str (bulk), list,
+    tuple, dict, set/frozenset, :class:`Push`, :class:`Verbatim`/:class:`VerbatimStr`,
+    :class:`ReplyError` instances and :class:`SimpleString` (``+OK``). With ``protocol=2``
+    RESP3-only types are downgraded the way Valkey does for a RESP2 client: map -> flat
+    array, set and push -> array, null -> ``$-1``, bool -> ``:1``/``:0``, double, big number
+    and verbatim -> bulk string, blob error -> simple error with CR/LF replaced by spaces.
+    """
+    if protocol not in (2, 3):
+        raise ValueError("protocol must be 2 or 3")
+    out: list[bytes] = []
+    _encode_into(out, value, protocol == 3)
+    return b"".join(out)
