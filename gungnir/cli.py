@@ -1,0 +1,62 @@
+"""The ``gungnir`` command line.
+
+Each subcommand lives in the module that owns its logic; this file only parses arguments and
+dispatches, importing lazily so ``gungnir --help`` stays fast and a subcommand's heavy imports
+(z3, kubernetes) are paid only by that subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gungnir import __version__
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gungnir.demo import main as demo_main
+
+    return demo_main(replicas=args.replicas)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from gungnir.verify.cli import main as verify_main
+
+    return verify_main(list(args.rest))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gungnir",
+        description="High availability for Valkey: a verified replacement for Sentinel.",
+    )
+    parser.add_argument("--version", action="version", version=f"gungnir {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="start a local Valkey group and show it working")
+    demo.add_argument("--replicas", type=int, default=2, help="number of replicas (default 2)")
+    demo.set_defaults(func=_cmd_demo)
+
+    verify = sub.add_parser(
+        "verify",
+        help="run the model checker over the failover core",
+        add_help=False,
+    )
+    verify.add_argument("rest", nargs=argparse.REMAINDER)
+    verify.set_defaults(func=_cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
