@@ -1,0 +1,94 @@
+"""Events the runtime (or the model checker) feeds into :func:`gungnir.core.step`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .actions import Action
+from .messages import Message
+
+PRIMARY = "primary"
+REPLICA = "replica"
+
+
+@dataclass(frozen=True)
+class Start:
+    """The daemon (re)started with its durable state: the persisted epoch and its vote in it.
+
+    The restart rule applies: the daemon never leads ``epoch`` or any older epoch again.
+    """
+
+    epoch: int = 0
+    vote: str | None = None
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Timer tick, about every ``probe_interval``.  ``jitter`` in [0, 1) is the randomness
+    for election delays (the core has none of its own)."""
+
+    jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Result of probing one node (ROLE + INFO replication + CONFIG GET).
+
+    ``reachable`` False means the probe failed; the other fields are then ignored.
+    ``master`` is the node a replica follows (a node name, resolved by the runtime),
+    ``link_up`` its master_link_status, ``lag`` seconds since the replica last heard from its
+    master, ``accepts_writes`` whether the node would take a write now (primary, not paused,
+    min-replicas met), ``empty`` a loading or empty dataset, ``min_replicas`` its
+    min-replicas-to-write and ``paused`` a CLIENT PAUSE WRITE in force.
+    """
+
+    node: str
+    reachable: bool
+    role: str = REPLICA
+    master: str | None = None
+    link_up: bool = False
+    offset: int = 0
+    replid: str = ""
+    run_id: str = ""
+    priority: int = 100
+    accepts_writes: bool = False
+    empty: bool = False
+    lag: float = 0.0
+    min_replicas: int = 0
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """The runtime's link to ``peer`` (a daemon) is up (heartbeats flow) or not."""
+
+    peer: str
+    reachable: bool
+
+
+@dataclass(frozen=True)
+class Received:
+    """A peer message arrived."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """Outcome of a node action the core asked for (the same action object is fed back)."""
+
+    action: Action
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Switchover:
+    """Operator command: move the primary to ``target`` (or the best replica) without data
+    loss.  ``use_failover_command`` uses Valkey's FAILOVER instead of pause/catch-up/promote."""
+
+    target: str | None = None
+    use_failover_command: bool = False
+
+
+Event = Start | Tick | Probe | PeerStatus | Received | ActionResult | Switchover

@@ -1,0 +1,439 @@
+"""``step(state, event, now)``: the daemon's state machine for one group.
+
+Observation, down detection, elections and message handling live here; the failover plan is
+in :mod:`.failover` and drift correction in :mod:`.reconcile`.  The function is pure: the same
+(state, event, now, rules) always gives the same (state, actions).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import failover, reconcile
+from .actions import Action, Broadcast, Log, Notify, Send, log
+from .events import (
+    PRIMARY,
+    REPLICA,
+    ActionResult,
+    Event,
+    PeerStatus,
+    Probe,
+    Received,
+    Start,
+    Switchover,
+    Tick,
+)
+from .messages import (
+    ConfigAnnounce,
+    ConfigQuery,
+    DownReport,
+    FenceNotice,
+    VoteReply,
+    VoteRequest,
+)
+from .rules import RULES, Rules, members
+from .state import CANDIDATE, FOLLOWER, LEADER, Config, DaemonState, Election, NodeView
+
+Result = tuple[DaemonState, list[Action]]
+
+
+def record(state: DaemonState, now: float, kind: str, **fields: Any) -> Log:
+    """A decision-log record stamped with daemon, group and time (the trace contract)."""
+    return log(kind, daemon=state.me, group=state.settings.group, t=now, **fields)
+
+
+def step(state: DaemonState, event: Event, now: float, rules: Rules = RULES) -> Result:
+    """Feed one event; get the new state and the actions to execute in order.
+
+    Events before :class:`Start` are ignored (nothing durable has been read yet).
+    """
+    if isinstance(event, Start):
+        return _start(state, event, now, rules)
+    if not state.started:
+        return state, []
+    if isinstance(event, Probe):
+        return _probe(state, event, now), []
+    if isinstance(event, PeerStatus):
+        return _peer(state, event, now), []
+    if isinstance(event, Tick):
+        return _tick(state, event, now, rules)
+    if isinstance(event, Received):
+        return _receive(state, event, now, rules)
+    if isinstance(event, ActionResult):
+        return failover.on_result(state, event, now, rules)
+    if isinstance(event, Switchover):
+        return _switchover(state, event, now, rules)
+    raise TypeError(f"not a core event: {event!r}")
+
+
+# -- start ------------------------------------------------------------------------------------
+
+
+def _start(state: DaemonState, ev: Start, now: float, rules: Rules) -> Result:
+    s = state.settings
+    primary = s.initial_primary
+    fresh = state.replace(
+        started=True,
+        config=Config(0, primary, tuple(n for n in s.nodes if n != primary)),
+        nodes=tuple(NodeView(node=n, last_ok=now) for n in sorted(s.nodes)),
+        reports=(),
+        peers=tuple((p, False, now) for p in sorted(members(s) - {state.me})),
+        sdown=frozenset(),
+        odown=False,
+        odown_since=None,
+        next_election=None,
+        isolated_since=None,
+        minority_fenced=frozenset(),
+        confirm=None,
+        switchover=None,
+    )
+    fresh = rules.recover(fresh, ev, now)
+    acts: list[Action] = [
+        record(fresh, now, "header", voters=list(s.voters)),
+        record(fresh, now, "restarted", epoch=ev.epoch, vote=ev.vote),
+    ]
+    return fresh, acts
+
+
+# -- observation ------------------------------------------------------------------------------
+
+
+def _probe(state: DaemonState, ev: Probe, now: float) -> DaemonState:
+    old = state.view(ev.node)
+    if old is None:  # a node outside the configured set: ignore, the runtime discovers names
+        return state
+    if not ev.reachable:
+        new = _set(old, reachable=False)
+    else:
+        restarted = old.seen and bool(old.run_id) and ev.run_id != old.run_id
+        holding = not ev.empty and ev.offset > 0
+        empty_restart = (restarted and not holding) or (
+            old.empty_restart and not (holding and ev.role == REPLICA and ev.link_up)
+        )
+        new = NodeView(
+            node=ev.node,
+            last_ok=now,
+            reachable=True,
+            role=ev.role,
+            master=ev.master,
+            link_up=ev.link_up,
+            offset=ev.offset,
+            replid=ev.replid,
+            run_id=ev.run_id,
+            priority=ev.priority,
+            accepts_writes=ev.accepts_writes,
+            empty=ev.empty,
+            lag=ev.lag,
+            min_replicas=ev.min_replicas,
+            paused=ev.paused,
+            empty_restart=empty_restart,
+            seen=True,
+        )
+    nodes = tuple(new if v.node == ev.node else v for v in state.nodes)
+    st = state.replace(nodes=nodes)
+    if st.config.epoch == 0 and st.config.primary is None:
+        st = _bootstrap(st)
+    return st
+
+
+def _set(v: NodeView, **changes: Any) -> NodeView:
+    import dataclasses
+
+    return dataclasses.replace(v, **changes)
+
+
+def _bootstrap(state: DaemonState) -> DaemonState:
+    """Epoch-0 config from observation: exactly one reachable primary among all nodes seen."""
+    if not all(v.seen for v in state.nodes):
+        return state
+    prims = [v.node for v in state.nodes if v.reachable and v.role == PRIMARY]
+    if len(prims) != 1:
+        return state
+    p = prims[0]
+    reps = tuple(v.node for v in state.nodes if v.node != p)
+    return state.replace(config=Config(0, p, reps))
+
+
+def _peer(state: DaemonState, ev: PeerStatus, now: float) -> DaemonState:
+    peers = []
+    for name, ok, since in state.peers:
+        if name == ev.peer:
+            peers.append((name, ev.reachable, since if ok == ev.reachable else now))
+        else:
+            peers.append((name, ok, since))
+    return state.replace(peers=tuple(peers))
+
+
+def is_sdown(state: DaemonState, v: NodeView, now: float) -> bool:
+    """Subjectively down: silent for ``down_after``; a config primary that restarted empty
+    counts as down too (it must never serve as a sync source)."""
+    if v.node == state.config.primary and v.empty_restart and v.reachable:
+        return True
+    return not v.reachable and now - v.last_ok >= state.settings.down_after
+
+
+def fresh_down_reports(state: DaemonState, node: str, now: float) -> frozenset[str]:
+    ttl = state.settings.report_ttl
+    return frozenset(
+        sender
+        for sender, n, down, t in state.reports
+        if n == node and down and now - t <= ttl and sender != state.me
+    )
+
+
+# -- tick -------------------------------------------------------------------------------------
+
+
+def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
+    s = state.settings
+    acts: list[Action] = []
+    st = state
+    # 1. subjective down
+    sdown = frozenset(v.node for v in st.nodes if is_sdown(st, v, now))
+    for n in sorted(sdown - st.sdown):
+        acts.append(Notify("+sdown", n))
+    for n in sorted(st.sdown - sdown):
+        acts.append(Notify("-sdown", n))
+    st = st.replace(sdown=sdown)
+    primary = st.config.primary
+    if primary is not None:
+        down = primary in sdown
+        if down or primary in state.sdown:
+            acts.append(Broadcast(DownReport(s.group, st.me, primary, down, st.epoch)))
+    # 2. objective down
+    odown = False
+    if primary is not None and primary in sdown:
+        odown = len(fresh_down_reports(st, primary, now)) + 1 >= s.quorum
+    if odown and not st.odown:
+        acts.append(Notify("+odown", primary or ""))
+        first = now + ev.jitter * s.election_jitter
+        st = st.replace(odown_since=now, next_election=st.next_election or first)
+    elif st.odown and not odown:
+        acts.append(Notify("-odown", primary or ""))
+        st = st.replace(odown_since=None)
+    st = st.replace(odown=odown)
+    # 3. minority-side fencing
+    st, more = _minority(st, now)
+    acts += more
+    # 4. candidacy timeout and randomised retry
+    if st.role == CANDIDATE and st.election is not None:
+        if now - st.election.started >= s.election_timeout:
+            acts.append(Notify("-failover-abort-not-elected", str(st.election.epoch)))
+            st = st.replace(
+                role=FOLLOWER,
+                election=None,
+                next_election=now + s.election_timeout * (1.0 + ev.jitter),
+            )
+    # 5. the leader's plan
+    if st.role == LEADER:
+        st, more = failover.advance(st, now, rules)
+        acts += more
+    # 6. a new candidacy
+    if st.role == FOLLOWER and st.is_voter:
+        st, more = _maybe_candidate(st, ev, now, rules)
+        acts += more
+    # 7. drift correction
+    if st.role == FOLLOWER:
+        st, more = reconcile.tick(st, ev, now)
+        acts += more
+    return st, acts
+
+
+def _minority(st: DaemonState, now: float) -> Result:
+    """Fence every reachable primary after ``fence_after`` without a majority of voters."""
+    s = st.settings
+    voters = frozenset(s.voters)
+    up = sum(1 for name, ok, _ in st.peers if ok and name in voters)
+    up += 1 if st.me in voters else 0
+    if up >= s.majority:
+        return st.replace(isolated_since=None, minority_fenced=frozenset()), []
+    since = st.isolated_since if st.isolated_since is not None else now
+    st = st.replace(isolated_since=since)
+    if now - since < s.fence_after:
+        return st, []
+    acts: list[Action] = []
+    fenced = set(st.minority_fenced)
+    for v in st.nodes:
+        if v.reachable and v.role == PRIMARY and v.node not in fenced:
+            acts.append(failover.fence_action(st, v.node))
+            acts.append(Notify("+fence-minority", v.node))
+            fenced.add(v.node)
+    return st.replace(minority_fenced=frozenset(fenced)), acts
+
+
+def _maybe_candidate(st: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
+    reason = None
+    if st.switchover is not None:
+        reason = "switchover"
+    elif st.odown:
+        reason = "failover"
+    elif reconcile.needs_election(st):
+        reason = "reconcile"
+    if reason is None:
+        return st, []
+    if st.next_election is None:
+        return st.replace(next_election=now + ev.jitter * st.settings.election_jitter), []
+    if now < st.next_election:
+        return st, []
+    return start_election(st, reason, now, ev.jitter, rules)
+
+
+def start_election(st: DaemonState, reason: str, now: float, jitter: float, rules: Rules) -> Result:
+    """Become a candidate for (highest known epoch + 1), persisting the self-vote first."""
+    s = st.settings
+    retry = now + s.election_timeout * (1.0 + jitter)
+    if reason == "reconcile":
+        target = st.view(st.config.primary) if st.config.primary else None
+    elif reason == "switchover" and st.switchover is not None and st.switchover[0] is not None:
+        target = st.view(st.switchover[0])
+    else:
+        target = rules.select_replica(st, st.config.primary, now)
+    if target is None or not target.reachable:
+        return st.replace(next_election=retry), [Notify("-failover-abort-no-good-slave", "")]
+    epoch = max(st.epoch, st.config.epoch, st.restart_floor) + 1
+    election = Election(
+        epoch=epoch,
+        node=target.node,
+        replid=target.replid,
+        offset=target.offset,
+        reason=reason,
+        started=now,
+        grants=frozenset({st.me}),
+    )
+    st = st.replace(epoch=epoch, vote=st.me, role=CANDIDATE, election=election, next_election=retry)
+    acts: list[Action] = list(rules.persist_vote(epoch, st.me))
+    acts += [
+        record(st, now, "epoch_adopted", epoch=epoch),
+        record(st, now, "vote_granted", epoch=epoch, candidate=st.me),
+        Notify("+new-epoch", str(epoch)),
+        Notify("+try-failover", f"{reason} {target.node} epoch {epoch}"),
+        Broadcast(
+            VoteRequest(s.group, st.me, epoch, target.node, target.replid, target.offset, reason)
+        ),
+    ]
+    if rules.has_won(s, election.grants):
+        st, more = _elected(st, now, rules)
+        acts += more
+    return st, acts
+
+
+def _elected(st: DaemonState, now: float, rules: Rules) -> Result:
+    el = st.election
+    assert el is not None
+    st = st.replace(role=LEADER)
+    acts: list[Action] = [
+        record(st, now, "leader_elected", epoch=el.epoch, voters=sorted(el.grants)),
+        Notify("+elected-leader", str(el.epoch)),
+    ]
+    st, more = failover.begin(st, now, rules)
+    return st, acts + more
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+def _receive(state: DaemonState, ev: Received, now: float, rules: Rules) -> Result:
+    m = ev.message
+    if m.group != state.settings.group or m.sender == state.me:
+        return state, []
+    if isinstance(m, DownReport):
+        reports = tuple(r for r in state.reports if not (r[0] == m.sender and r[1] == m.node))
+        reports = tuple(sorted((*reports, (m.sender, m.node, m.down, now))))
+        return state.replace(reports=reports), []
+    if isinstance(m, VoteRequest):
+        return _vote_request(state, m, now, rules)
+    if isinstance(m, VoteReply):
+        return _vote_reply(state, m, now, rules)
+    if isinstance(m, ConfigAnnounce):
+        return reconcile.on_announce(state, m, now)
+    if isinstance(m, ConfigQuery):
+        reply = ConfigAnnounce(
+            state.settings.group, state.me, state.config, state.epoch, reply_to=m.nonce
+        )
+        return state, [Send(m.sender, reply)]
+    if isinstance(m, FenceNotice):
+        return state, [Notify("+fence-notice", f"{m.node} epoch {m.epoch} by {m.sender}")]
+    raise TypeError(f"not a peer message: {m!r}")
+
+
+def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> Result:
+    s = st.settings
+    voters = members(s)
+    if st.me not in voters:
+        return st, []  # observers never vote
+
+    def refuse(why: str) -> Result:
+        return st, [Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why))]
+
+    if m.sender not in voters:
+        return refuse(f"{m.sender} is not a voter")
+    ok, why = rules.grant_vote(st, m)
+    if not ok:
+        news = ConfigAnnounce(s.group, st.me, st.config, st.epoch)
+        return st, [
+            Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why)),
+            Send(m.sender, news),
+        ]
+    if m.reason == "failover":
+        if st.config.primary is not None and st.config.primary not in st.sdown:
+            return refuse(f"primary {st.config.primary} is up here")
+        ok, why = rules.data_ok(st, m, now)
+        if not ok:
+            return refuse(why)
+    elif m.reason == "reconcile":
+        target = st.view(m.node)
+        if m.node != st.config.primary or target is None or target.role != PRIMARY:
+            return refuse(f"{m.node} is not the primary here")
+    acts: list[Action] = []
+    if m.epoch > st.epoch:
+        st = _step_down(st)
+        st = st.replace(epoch=m.epoch, vote=m.sender)
+        acts += rules.persist_vote(m.epoch, m.sender)
+        acts.append(record(st, now, "epoch_adopted", epoch=m.epoch))
+    else:
+        first = st.vote is None
+        st = st.replace(vote=m.sender)
+        if first:
+            acts += rules.persist_vote(m.epoch, m.sender)
+    # Give the candidate we back the time to finish before we stand ourselves.
+    st = st.replace(next_election=now + s.failover_timeout)
+    acts += [
+        record(st, now, "vote_granted", epoch=m.epoch, candidate=m.sender),
+        Notify("+vote-for-leader", f"{m.sender} {m.epoch}"),
+        Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, True)),
+    ]
+    return st, acts
+
+
+def _step_down(st: DaemonState) -> DaemonState:
+    """A newer epoch supersedes any candidacy or plan of ours."""
+    return st.replace(role=FOLLOWER, election=None, failover=None)
+
+
+def _vote_reply(st: DaemonState, m: VoteReply, now: float, rules: Rules) -> Result:
+    el = st.election
+    if st.role != CANDIDATE or el is None or m.candidate != st.me or m.epoch != el.epoch:
+        return st, []
+    if el.epoch <= st.restart_floor:
+        return st, []  # the restart rule: never lead an epoch persisted before a restart
+    if m.sender not in members(st.settings):
+        return st, []
+    if m.granted:
+        el = Election(**{**el.__dict__, "grants": el.grants | {m.sender}})
+    else:
+        el = Election(**{**el.__dict__, "refusals": el.refusals | {m.sender}})
+    st = st.replace(election=el)
+    if m.granted and rules.has_won(st.settings, el.grants):
+        return _elected(st, now, rules)
+    return st, []
+
+
+def _switchover(st: DaemonState, ev: Switchover, now: float, rules: Rules) -> Result:
+    if not st.is_voter:
+        return st, [Notify("-switchover-refused", "observers cannot lead")]
+    if ev.target is not None and ev.target not in st.settings.nodes:
+        return st, [Notify("-switchover-refused", f"unknown node {ev.target}")]
+    st = st.replace(switchover=(ev.target, ev.use_failover_command))
+    if st.role != FOLLOWER:
+        return st, []
+    return start_election(st, "switchover", now, 0.0, rules)

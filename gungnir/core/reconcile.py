@@ -1,0 +1,125 @@
+"""Continuous reconciliation: drive nodes towards the highest-epoch config every daemon knows.
+
+The danger of reconciliation is a daemon with a stale config "correcting" the new primary
+back to the old one.  So drift is corrected only after a confirmation round started after the
+drift was seen: a majority of voters answer a :class:`ConfigQuery` with no epoch and no config
+newer than ours.  Any election that could have produced the drift had a majority adopt its
+epoch first, and majorities intersect, so some answer would have shown it.  Corrective actions
+name the config's epoch.  If answers show a newer epoch that never produced a config (a failed
+election), the daemon runs a ``reconcile`` election that republishes the current primary under
+a fresh epoch, so corrections can proceed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .actions import (
+    Action,
+    Broadcast,
+    Notify,
+    Persist,
+    Promote,
+    Repoint,
+    Send,
+    SetWriteQuorum,
+    Unfence,
+)
+from .events import PRIMARY, REPLICA, Tick
+from .messages import ConfigAnnounce, ConfigQuery
+from .state import CANDIDATE, FOLLOWER, LEADER, Confirm, DaemonState
+
+Result = tuple[DaemonState, list[Action]]
+
+
+def _rec(st: DaemonState, now: float, kind: str, **fields: Any) -> Action:
+    from .machine import record
+
+    return record(st, now, kind, **fields)
+
+
+def corrections(st: DaemonState) -> list[Action]:
+    """The node actions that would bring what this daemon sees in line with its config."""
+    cfg = st.config
+    p = cfg.primary
+    if p is None:
+        return []
+    pv = st.view(p)
+    if pv is None or not pv.reachable or pv.empty_restart:
+        return []
+    s = st.settings
+    out: list[Action] = []
+    others_primary = [v.node for v in st.nodes if v.node != p and v.reachable and v.role == PRIMARY]
+    if pv.role != PRIMARY:
+        if not others_primary:
+            out.append(Promote(p, cfg.epoch))
+        return out
+    isolated = st.isolated_since is not None
+    if not isolated and pv.paused:
+        out.append(Unfence(p, cfg.epoch, s.write_quorum))
+    elif not isolated and pv.min_replicas != s.write_quorum:
+        lag = max(1, int(s.min_replicas_max_lag))
+        out.append(SetWriteQuorum(p, cfg.epoch, s.write_quorum, lag))
+    for v in st.nodes:
+        if v.node == p or not v.reachable:
+            continue
+        if v.role == PRIMARY or (v.role == REPLICA and v.master != p):
+            out.append(Repoint(v.node, p, cfg.epoch))
+    return out
+
+
+def needs_election(st: DaemonState) -> bool:
+    """Drift that cannot be confirmed because a newer epoch has no config yet."""
+    if st.drift_since is None or st.epoch <= st.config.epoch:
+        return False
+    return True
+
+
+def tick(st: DaemonState, ev: Tick, now: float) -> Result:
+    s = st.settings
+    todo = corrections(st)
+    if not todo:
+        return st.replace(drift_since=None, confirm=None), []
+    if st.drift_since is None:
+        st = st.replace(drift_since=now)
+    c = st.confirm
+    if c is None or c.epoch != st.config.epoch or now - c.nonce > s.report_ttl:
+        c = Confirm(nonce=now, epoch=st.config.epoch, acks=frozenset({st.me}))
+        query = ConfigQuery(s.group, st.me, now, st.epoch)
+        return st.replace(confirm=c), [Broadcast(query)]
+    voters = frozenset(s.voters)
+    if len(c.acks & voters) < s.majority or st.drift_since is None or c.nonce < st.drift_since:
+        return st, []
+    acts: list[Action] = []
+    for a in todo:
+        acts.append(a)
+        if isinstance(a, Repoint):
+            acts.append(_rec(st, now, "repointed", epoch=a.epoch, node=a.node, primary=a.primary))
+            acts.append(Notify("+convert-to-slave", f"{a.node} -> {a.primary}"))
+        elif isinstance(a, Promote):
+            acts.append(_rec(st, now, "promoted", epoch=a.epoch, node=a.node))
+    return st.replace(confirm=None), acts
+
+
+def on_announce(st: DaemonState, m: ConfigAnnounce, now: float) -> Result:
+    """Adopt a newer config (and epoch); count confirmation answers; share ours if newer."""
+    acts: list[Action] = []
+    newer_epoch = max(m.epoch, m.config.epoch)
+    if m.config.epoch > st.config.epoch:
+        if st.config.primary != m.config.primary:
+            acts.append(Notify("+switch-master", f"{m.config.primary} epoch {m.config.epoch}"))
+        st = st.replace(config=m.config, confirm=None, drift_since=None)
+    if newer_epoch > st.epoch:
+        mine = st.election.epoch if st.election else (st.failover.epoch if st.failover else -1)
+        if st.role in (CANDIDATE, LEADER) and mine < newer_epoch:
+            st = st.replace(role=FOLLOWER, election=None, failover=None)
+        st = st.replace(epoch=newer_epoch, vote=None)
+        acts.append(Persist(newer_epoch, None))
+        acts.append(_rec(st, now, "epoch_adopted", epoch=newer_epoch))
+    c = st.confirm
+    if c is not None and m.reply_to == c.nonce:
+        if m.config.epoch <= c.epoch and m.epoch <= c.epoch:
+            st = st.replace(confirm=Confirm(c.nonce, c.epoch, c.acks | {m.sender}))
+    if m.reply_to is None and m.config.epoch < st.config.epoch:
+        acts.append(Send(m.sender, ConfigAnnounce(st.settings.group, st.me, st.config, st.epoch)))
+    return st, acts

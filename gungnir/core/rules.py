@@ -1,0 +1,125 @@
+"""The decision seams of the core: the few rules the safety argument rests on.
+
+Each field of :class:`Rules` is a small pure function.  Production uses :data:`RULES`; the
+model checker's mutants (``gungnir.verify.mutants``) swap exactly one function to show the
+checker catches the bug it introduces.  Keeping the rules here, behind one explicit object,
+means no mutant flag ever sits in a production code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from .actions import Action, Persist
+from .events import REPLICA, Start
+from .messages import VoteRequest
+from .settings import Settings
+from .state import FOLLOWER, DaemonState, NodeView
+
+
+def members(settings: Settings) -> frozenset[str]:
+    """Every daemon that may vote: the voter set, plus the next one during joint consensus."""
+    return frozenset(settings.voters) | frozenset(settings.next_voters)
+
+
+def has_majority(settings: Settings, grants: frozenset[str]) -> bool:
+    """A majority of the WHOLE voter set (and of ``next_voters`` while a change is joint)."""
+    if len(grants & frozenset(settings.voters)) < settings.majority:
+        return False
+    if settings.next_voters:
+        need = len(settings.next_voters) // 2 + 1
+        if len(grants & frozenset(settings.next_voters)) < need:
+            return False
+    return True
+
+
+def one_vote_per_epoch(state: DaemonState, req: VoteRequest) -> tuple[bool, str]:
+    """Grant at most one candidate per epoch; never go back to an older epoch."""
+    if req.epoch < state.epoch:
+        return False, f"stale epoch {req.epoch} < {state.epoch}"
+    if req.epoch == state.epoch and state.vote not in (None, req.sender):
+        return False, f"already voted for {state.vote} in epoch {req.epoch}"
+    return True, ""
+
+
+def eligible(view: NodeView, settings: Settings, now: float) -> bool:
+    """Reachable replica, replica-priority > 0, lag within ``max_lag``, not restarted empty."""
+    return (
+        view.reachable
+        and view.seen
+        and view.role == REPLICA
+        and view.priority > 0
+        and view.lag <= settings.max_lag
+        and not view.empty_restart
+        and not view.empty
+    )
+
+
+def data_ok(state: DaemonState, req: VoteRequest, now: float) -> tuple[bool, str]:
+    """Data-aware votes: refuse a candidate staler than an eligible replica this voter sees,
+    or one this voter saw restart empty."""
+    target = state.view(req.node)
+    if target is not None and target.empty_restart:
+        return False, f"{req.node} restarted empty"
+    for v in state.nodes:
+        if v.node != req.node and eligible(v, state.settings, now) and v.offset > req.offset:
+            return False, f"{v.node} has offset {v.offset} > {req.offset}"
+    return True, ""
+
+
+def best_replica(state: DaemonState, old: str | None, now: float) -> NodeView | None:
+    """Replica selection: eligible replicas ordered by replica-priority (lower first, as
+    Valkey), then replication offset (higher first), then node name."""
+    cands = [v for v in state.nodes if v.node != old and eligible(v, state.settings, now)]
+    if not cands:
+        return None
+    cands.sort(key=lambda v: (v.priority, -v.offset, v.node))
+    return cands[0]
+
+
+def persist(epoch: int, vote: str | None) -> list[Action]:
+    """Durable (epoch, vote) before anything that depends on it leaves the daemon."""
+    return [Persist(epoch, vote)]
+
+
+@dataclass(frozen=True)
+class FencePlan:
+    """Which safety steps the failover plan takes: fence the old primary first, and wait
+    (``promote_after``, and the write lease under consistency) when fencing it failed."""
+
+    fence_old: bool = True
+    wait: bool = True
+
+
+def fence_plan(settings: Settings) -> FencePlan:
+    return FencePlan()
+
+
+def recover(state: DaemonState, start: Start, now: float) -> DaemonState:
+    """The restart rule: recover (epoch, vote) and never lead ``start.epoch`` or older."""
+    return replace(
+        state,
+        epoch=start.epoch,
+        vote=start.vote,
+        restart_floor=start.epoch,
+        role=FOLLOWER,
+        election=None,
+        failover=None,
+    )
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The seams.  See the module docstring."""
+
+    grant_vote: Callable[[DaemonState, VoteRequest], tuple[bool, str]] = one_vote_per_epoch
+    data_ok: Callable[[DaemonState, VoteRequest, float], tuple[bool, str]] = data_ok
+    has_won: Callable[[Settings, frozenset[str]], bool] = has_majority
+    select_replica: Callable[[DaemonState, str | None, float], NodeView | None] = best_replica
+    persist_vote: Callable[[int, str | None], list[Action]] = persist
+    fence_plan: Callable[[Settings], FencePlan] = fence_plan
+    recover: Callable[[DaemonState, Start, float], DaemonState] = recover
+
+
+RULES = Rules()

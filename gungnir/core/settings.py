@@ -1,0 +1,199 @@
+"""Per-group settings of the failover core, validated up front.
+
+Why a frozen dataclass: the settings travel inside every daemon state, so they must be
+hashable (the model checker fingerprints states) and can never change under a running state
+machine.  Every rule that the protocol's safety argument leans on (majority sizes, the fencing
+timing rule) is checked here, once, with an error message that names the setting to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+AVAILABILITY = "availability"
+CONSISTENCY = "consistency"
+POLICIES = (AVAILABILITY, CONSISTENCY)
+
+#: ``min-replicas-to-write`` value used to fence a primary: no replica set can meet it.
+UNMEETABLE_REPLICAS = 1_000_000
+
+
+class SettingsError(ValueError):
+    """A group's settings break a rule; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one group, as seen by every daemon that watches it.
+
+    Times are seconds (floats).  ``voters`` is the fixed, named voter set (3 or 5 daemons);
+    every other daemon is an observer.  ``nodes`` are the stable names of the group's Valkey
+    nodes (addresses are the runtime's business).
+    """
+
+    group: str
+    voters: tuple[str, ...]
+    nodes: tuple[str, ...]
+    quorum: int = 2
+    policy: str = AVAILABILITY
+    probe_interval: float = 0.5
+    down_after: float = 3.0
+    report_ttl: float = 6.0
+    election_timeout: float = 2.0
+    election_jitter: float = 1.0
+    failover_timeout: float = 30.0
+    fence_after: float = 2.0
+    promote_after: float = 4.5
+    max_clock_drift: float = 0.5
+    max_lag: float = 10.0
+    min_replicas_max_lag: float = 2.0
+    lease_margin: float = 0.5
+    switchover_timeout: float = 10.0
+    parallel_syncs: int = 1
+    next_voters: tuple[str, ...] = ()
+    initial_primary: str | None = None
+    allow_small_voter_set: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def majority(self) -> int:
+        """Votes needed out of the whole voter set (n//2+1), not just ``quorum``."""
+        return len(self.voters) // 2 + 1
+
+    @property
+    def node_majority(self) -> int:
+        """A majority of the group's nodes (primary included)."""
+        return len(self.nodes) // 2 + 1
+
+    @property
+    def write_quorum(self) -> int:
+        """``min-replicas-to-write`` under the consistency policy: a majority minus the primary."""
+        return self.node_majority - 1 if self.policy == CONSISTENCY else 0
+
+    @property
+    def lease(self) -> float:
+        """How long an old primary may still take writes after its replicas detach."""
+        return self.min_replicas_max_lag + self.lease_margin + self.max_clock_drift
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+def validate(s: Settings) -> None:
+    """Raise :class:`SettingsError` for the first broken rule."""
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise SettingsError(f"group {s.group!r}: {msg}")
+
+    need(bool(s.group) and isinstance(s.group, str), "group must be a non-empty name")
+    for name in ("voters", "nodes", "next_voters"):
+        value = getattr(s, name)
+        need(isinstance(value, tuple), f"{name} must be a tuple of names, got {value!r}")
+        need(all(isinstance(v, str) and v for v in value), f"{name} must be non-empty names")
+        need(len(set(value)) == len(value), f"{name} has duplicates: {value!r}")
+    sizes = (1, 2, 3, 4, 5, 6, 7) if s.allow_small_voter_set else (3, 5)
+    need(
+        len(s.voters) in sizes,
+        f"voters must name 3 or 5 daemons (got {len(s.voters)}); other daemons run as observers",
+    )
+    need(not s.next_voters or len(s.next_voters) in sizes, "next_voters must name 3 or 5 daemons")
+    need(len(s.nodes) >= 1, "nodes must name at least one Valkey node")
+    need(isinstance(s.quorum, int) and s.quorum >= 1, f"quorum must be >= 1, got {s.quorum!r}")
+    need(
+        s.quorum <= len(s.voters),
+        f"quorum {s.quorum} > {len(s.voters)} voters: the primary could never be down",
+    )
+    need(s.policy in POLICIES, f"policy must be one of {POLICIES}, got {s.policy!r}")
+    for name in (
+        "probe_interval",
+        "down_after",
+        "report_ttl",
+        "election_timeout",
+        "failover_timeout",
+        "fence_after",
+        "promote_after",
+        "max_lag",
+        "min_replicas_max_lag",
+        "switchover_timeout",
+    ):
+        value = getattr(s, name)
+        need(isinstance(value, int | float) and value > 0, f"{name} must be > 0, got {value!r}")
+    for name in ("max_clock_drift", "lease_margin", "election_jitter"):
+        value = getattr(s, name)
+        need(isinstance(value, int | float) and value >= 0, f"{name} must be >= 0, got {value!r}")
+    need(s.report_ttl >= s.down_after, "report_ttl must be >= down_after")
+    need(
+        s.fence_after + s.probe_interval + s.max_clock_drift < s.promote_after,
+        "timing rule broken: fence_after + probe_interval + max_clock_drift "
+        f"({s.fence_after} + {s.probe_interval} + {s.max_clock_drift}) must be < "
+        f"promote_after ({s.promote_after}), or the minority side may not have fenced "
+        "its primary before the majority promotes",
+    )
+    need(isinstance(s.parallel_syncs, int) and s.parallel_syncs >= 1, "parallel_syncs must be >= 1")
+    need(
+        s.initial_primary is None or s.initial_primary in s.nodes,
+        f"initial_primary {s.initial_primary!r} is not one of nodes",
+    )
+
+
+_HELP = {
+    "group": "Name of the group (one primary and its replicas).",
+    "voters": "The fixed voter set: 3 or 5 named daemons. Others are observers.",
+    "nodes": "Stable names of the group's Valkey nodes.",
+    "quorum": "Daemons that must report the primary down before it is objectively down.",
+    "policy": "'availability' (promote as soon as safe to try) or 'consistency' (quorum "
+    "fencing, write lease, never two writable primaries).",
+    "probe_interval": "Seconds between probes of each node.",
+    "down_after": "Seconds of silence before a node is subjectively down.",
+    "report_ttl": "Seconds a peer's down report stays fresh.",
+    "election_timeout": "Seconds a candidate waits for votes before retrying.",
+    "election_jitter": "Maximum random extra delay (seconds) before a candidacy.",
+    "failover_timeout": "Seconds the leader of an epoch has to finish its failover.",
+    "fence_after": "Seconds without a majority of peers before a daemon fences the "
+    "primaries it can still reach.",
+    "promote_after": "Seconds since the old primary was last seen before the majority side "
+    "may promote without having fenced it directly.",
+    "max_clock_drift": "Bound on clock-rate drift between daemons over the timing windows.",
+    "max_lag": "Replicas lagging more than this (seconds) are not promoted.",
+    "min_replicas_max_lag": "Valkey min-replicas-max-lag used under the consistency policy.",
+    "lease_margin": "Extra seconds added to the old primary's write lease.",
+    "switchover_timeout": "Seconds a manual switchover waits for its target to catch up.",
+    "parallel_syncs": "Replicas repointed at the same time after a failover.",
+    "next_voters": "Joint consensus: while set, decisions need a majority of voters AND of "
+    "next_voters.",
+    "initial_primary": "Primary of the bootstrap config (epoch 0); else the one node seen as "
+    "primary.",
+}
+
+
+def describe_settings() -> list[dict[str, Any]]:
+    """Schema of :class:`Settings`: name, type, default (None if required) and help text.
+
+    Used to generate the configuration reference.
+    """
+    out: list[dict[str, Any]] = []
+    for f in dataclasses.fields(Settings):
+        if not f.repr:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        else:
+            default = None
+        out.append(
+            {
+                "name": f.name,
+                "type": str(f.type),
+                "default": default,
+                "required": f.default is dataclasses.MISSING,
+                "help": _HELP.get(f.name, ""),
+            }
+        )
+    return out

@@ -1,0 +1,152 @@
+"""The immutable state of one daemon for one group.
+
+Everything is a frozen dataclass made of tuples/frozensets, so states hash and compare by
+value: the model checker fingerprints them, and a runtime can diff them.  Only ``epoch`` and
+``vote`` are durable; everything else is lost on restart, which is exactly why a restarted
+daemon must not resume anything (see ``restart_floor``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .settings import Settings
+
+FOLLOWER = "follower"
+CANDIDATE = "candidate"
+LEADER = "leader"
+
+
+@dataclass(frozen=True)
+class Config:
+    """(epoch, primary, replicas): the config with the highest epoch is authoritative."""
+
+    epoch: int
+    primary: str | None
+    replicas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What this daemon last saw of one node.  ``last_ok`` is the time of the last successful
+    probe (or of the daemon's start, so a never-seen node goes down after ``down_after``).
+    ``empty_restart`` is sticky: set when the node came back with a new run id and no data,
+    cleared once it holds data again while following a primary."""
+
+    node: str
+    last_ok: float
+    reachable: bool = False
+    role: str = "replica"
+    master: str | None = None
+    link_up: bool = False
+    offset: int = 0
+    replid: str = ""
+    run_id: str = ""
+    priority: int = 100
+    accepts_writes: bool = False
+    empty: bool = False
+    lag: float = 0.0
+    min_replicas: int = 0
+    paused: bool = False
+    empty_restart: bool = False
+    seen: bool = False
+
+
+@dataclass(frozen=True)
+class Election:
+    """A candidacy for ``epoch`` to promote ``node`` (seen at ``replid``/``offset``)."""
+
+    epoch: int
+    node: str
+    replid: str
+    offset: int
+    reason: str
+    started: float
+    grants: frozenset[str] = frozenset()
+    refusals: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Failover:
+    """The leader's plan for its epoch.  ``stage`` walks: ``fence`` -> ``catchup`` (manual
+    switchover) -> ``promote`` -> ``detach`` -> ``lease`` -> ``publish`` -> ``repoint`` -> done.
+    ``pending`` holds node actions issued and not answered yet; ``failed`` those to retry."""
+
+    epoch: int
+    old: str | None
+    new: str
+    stage: str
+    started: float
+    manual: bool = False
+    use_failover_command: bool = False
+    old_fenced: bool = False
+    old_last_ok: float = 0.0
+    old_offset: int = 0
+    lease_until: float | None = None
+    pending: frozenset[Any] = frozenset()
+    failed: frozenset[Any] = frozenset()
+    repointed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """A round asking peers whether a config newer than ``epoch`` exists, started at
+    ``nonce``.  Drift is corrected only once a majority answered with nothing newer."""
+
+    nonce: float
+    epoch: int
+    acks: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """State of daemon ``me`` for the group of ``settings``.
+
+    Durable: ``epoch`` (current epoch, never decreases) and ``vote`` (whom this daemon voted
+    for in ``epoch``, or None).  ``restart_floor`` is the epoch persisted at the last restart:
+    this daemon never leads an epoch <= it.
+    """
+
+    settings: Settings
+    me: str
+    started: bool = False
+    epoch: int = 0
+    vote: str | None = None
+    restart_floor: int = -1
+    role: str = FOLLOWER
+    config: Config = Config(0, None)
+    nodes: tuple[NodeView, ...] = ()
+    reports: tuple[tuple[str, str, bool, float], ...] = ()
+    peers: tuple[tuple[str, bool, float], ...] = ()
+    sdown: frozenset[str] = frozenset()
+    odown: bool = False
+    odown_since: float | None = None
+    next_election: float | None = None
+    election: Election | None = None
+    failover: Failover | None = None
+    isolated_since: float | None = None
+    minority_fenced: frozenset[str] = frozenset()
+    confirm: Confirm | None = None
+    switchover: tuple[str | None, bool] | None = None
+    drift_since: float | None = None
+    extra: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
+
+    def replace(self, **changes: Any) -> DaemonState:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_voter(self) -> bool:
+        return self.me in self.settings.voters
+
+    def view(self, node: str) -> NodeView | None:
+        for v in self.nodes:
+            if v.node == node:
+                return v
+        return None
+
+
+def init_state(settings: Settings, me: str) -> DaemonState:
+    """A daemon's state before its :class:`~gungnir.core.events.Start` event."""
+    return DaemonState(settings=settings, me=me)

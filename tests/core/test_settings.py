@@ -1,0 +1,53 @@
+import pytest
+
+from gungnir.core import Settings, SettingsError, describe_settings
+
+
+def base(**kw: object) -> Settings:
+    args: dict[str, object] = {"group": "g", "voters": ("a", "b", "c"), "nodes": ("n1", "n2")}
+    args.update(kw)
+    return Settings(**args)  # type: ignore[arg-type]
+
+
+def test_defaults_are_valid_and_derived_values() -> None:
+    s = base()
+    assert s.majority == 2
+    assert s.node_majority == 2
+    assert s.write_quorum == 0
+    assert base(policy="consistency", nodes=("a", "b", "c", "d", "e")).write_quorum == 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"quorum": 4}, "quorum 4 > 3 voters"),
+        ({"down_after": 0}, "down_after must be > 0"),
+        ({"down_after": -1.0}, "down_after must be > 0"),
+        ({"voters": ("a", "b", "c", "d")}, "3 or 5"),
+        ({"voters": ("a", "a", "b")}, "duplicates"),
+        ({"policy": "yolo"}, "policy must be one of"),
+        ({"promote_after": 2.0}, "timing rule"),
+        ({"parallel_syncs": 0}, "parallel_syncs"),
+        ({"initial_primary": "zz"}, "initial_primary"),
+        ({"nodes": ["n1"]}, "tuple"),
+    ],
+)
+def test_bad_settings_have_clear_errors(changes: dict[str, object], fragment: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        base(**changes)
+    assert fragment in str(err.value)
+    assert "'g'" in str(err.value)
+
+
+def test_replace_revalidates() -> None:
+    with pytest.raises(SettingsError):
+        base().replace(quorum=9)
+
+
+def test_describe_settings_lists_every_field_with_help() -> None:
+    rows = describe_settings()
+    names = [r["name"] for r in rows]
+    assert "quorum" in names and "policy" in names and "promote_after" in names
+    assert all(r["help"] for r in rows)
+    assert next(r for r in rows if r["name"] == "group")["required"] is True
+    assert next(r for r in rows if r["name"] == "quorum")["default"] == 2
