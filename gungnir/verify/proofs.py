@@ -28,17 +28,24 @@ from dataclasses import dataclass, field
 
 import z3
 
-from gungnir.verify.abstract import AbstractState
-
 __all__ = [
+    "DAEMON",
+    "NODE",
+    "TRANSITIONS",
+    "TRANSITION_PARAMS",
     "ProofResult",
     "Witness",
+    "ZState",
     "configs_never_conflict",
+    "inductive_step",
+    "invariant",
     "invariant_is_inductive",
     "joint_consensus",
     "majorities_intersect",
     "one_leader_per_epoch",
     "prove_all",
+    "symbolic_state",
+    "transition",
 ]
 
 TIMEOUT_MS = 60_000
@@ -332,6 +339,9 @@ _d0, _c0 = z3.Consts("d0 c0", DAEMON)
 _e0 = z3.Int("e0")
 _p0 = z3.Const("p0", NODE)
 _has_vote = z3.Bool("has_vote")
+# The parameters of `transition`'s guards, by the names `abstract.py` gives them.
+TRANSITION_PARAMS = {"daemon": _d0, "epoch": _e0, "candidate": _c0, "primary": _p0,
+                     "has_vote": _has_vote}  # fmt: skip
 
 
 def _upd_epoch(s: ZState, who: z3.ExprRef, value: z3.ArithRef) -> Callable[..., z3.ArithRef]:
@@ -455,65 +465,6 @@ def inductive_step(name: str) -> ProofResult:
         goal,
         dropped,
     )
-
-
-def concrete_state(s: AbstractState) -> tuple[ZState, list[z3.BoolRef]]:
-    """`s` spelled out in Z3 (distinct constants per name, majority by counting), with the
-    facts that make its names distinct.  Used to check the Z3 invariant against the code."""
-    names = sorted(
-        set(s.voters)
-        | {x for v, _, c in s.votes for x in (v, c)}
-        | {d for _, d in s.leaders}
-        | {d for d, _ in s.epochs}
-        | {d for d, _ in s.restarted_at}
-    )
-    nodes = sorted({p for _, p in s.configs})
-    dc = {n: z3.Const(f"daemon:{n}", DAEMON) for n in names}
-    nc = {n: z3.Const(f"node:{n}", NODE) for n in nodes}
-    voters = [dc[v] for v in sorted(s.voters)]
-
-    def votes(v: z3.ExprRef, e: z3.ArithRef, c: z3.ExprRef) -> z3.BoolRef:
-        return z3.Or([z3.And(v == dc[x], e == ex, c == dc[y]) for x, ex, y in sorted(s.votes)])
-
-    def table(pairs: frozenset[tuple[str, int]]) -> Callable[[z3.ExprRef], z3.ArithRef]:
-        def f(d: z3.ExprRef) -> z3.ArithRef:
-            out: z3.ArithRef = z3.IntVal(0)
-            for x, val in sorted(pairs):
-                out = z3.If(d == dc[x], val, out)
-            return out
-
-        return f
-
-    need = len(s.voters) // 2 + 1
-    state = ZState(
-        voter=lambda v: z3.Or([v == x for x in voters]),
-        votes=votes,
-        leaders=lambda e, d: z3.Or([z3.And(e == x, d == dc[y]) for x, y in sorted(s.leaders)]),
-        configs=lambda e, p: z3.Or([z3.And(e == x, p == nc[y]) for x, y in sorted(s.configs)]),
-        epoch=table(s.epochs),
-        restarted=lambda d: z3.Or([d == dc[x] for x, _ in sorted(s.restarted_at)]),
-        rst=table(s.restarted_at),
-        maj=lambda e, d: (
-            z3.PbGe([(votes(x, e, d), 1) for x in voters], need)
-            if voters
-            else z3.BoolVal(need <= 0)
-        ),
-    )
-    facts = []
-    if len(dc) > 1:
-        facts.append(z3.Distinct(*dc.values()))
-    if len(nc) > 1:
-        facts.append(z3.Distinct(*nc.values()))
-    return state, facts
-
-
-def invariant_holds(s: AbstractState) -> bool:
-    """The Z3 invariant evaluated on a concrete state (for cross-checking `violations`)."""
-    state, facts = concrete_state(s)
-    result, _, _ = _check([*facts, z3.Not(z3.And([f for _, f in invariant(state)]))])
-    if result == z3.unknown:
-        raise RuntimeError("z3 could not decide the invariant on a concrete state")
-    return bool(result == z3.unsat)
 
 
 # ---------------------------------------------------------------------------------------------
