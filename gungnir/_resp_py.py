@@ -225,7 +225,7 @@ class PyReader:
                     frame = stack[-1]
                     frame[2] += blen
                     if frame[2] > self._max_bulk_len:
-                        raise self._fail("streamed string exceeds max_bulk_len", self._bulk_at)
+                        raise ProtocolError("streamed string exceeds max_bulk_len", self._bulk_at)
                     frame[1].append(bytes(raw))
                     continue
                 elif btype == 33:  # !
@@ -299,14 +299,14 @@ class PyReader:
                         else:
                             self._bulk_len = blen
                             self._bulk_type = t
-                            self._bulk_at = start
+                            self._bulk_at = self._base + start
                             continue
                     else:
                         if t == 61 and blen < 4:
                             raise self._fail("verbatim string shorter than 'fmt:'", start)
                         self._bulk_len = blen
                         self._bulk_type = t
-                        self._bulk_at = start
+                        self._bulk_at = self._base + start
                         continue
                 elif t in _AGGREGATE_KINDS:  # * ~ % > |
                     kind = _AGGREGATE_KINDS[t]
