@@ -1,0 +1,149 @@
+"""Explicit batches: :class:`Pipeline` (one write, replies per position) and
+:class:`Transaction` (MULTI ... EXEC, optionally guarded by WATCH).
+
+Both queue commands through the same typed helpers as a connection (``pipe.set(k, v)``
+returns the pipeline, so calls chain) and send everything with one ``pack_commands`` and
+one FIFO entry, so a batch of 10k commands costs one future, not 10k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..resp import ExecAbortError, ReplyError
+from .commands import CommandsMixin
+from .errors import WatchError
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Pipeline", "Transaction"]
+
+
+def _name(args: tuple[Any, ...]) -> str:
+    first = args[0] if args else b"?"
+    return first.decode("utf-8", "replace") if isinstance(first, bytes) else str(first)
+
+
+def _finish(
+    replies: list[Any],
+    commands: list[tuple[tuple[Any, ...], Callable[[Any], Any] | None]],
+    raise_on_error: bool,
+    where: str,
+) -> list[Any]:
+    """Apply each command's transform; errors stay in place or the first is raised."""
+    out = replies
+    first_error: tuple[int, Exception] | None = None
+    for i, (_args, cb) in enumerate(commands):
+        r = out[i]
+        if isinstance(r, (ReplyError, UnicodeDecodeError)):
+            if first_error is None:
+                first_error = (i, r)
+        elif cb is not None:
+            out[i] = cb(r)
+    if first_error is not None and raise_on_error:
+        i, err = first_error
+        err.add_note(f"raised by command #{i} ({_name(commands[i][0])}) of a {where}")
+        raise err
+    return out
+
+
+class Pipeline(CommandsMixin):
+    """Commands queued locally and sent in one write by :meth:`execute`.
+
+    Not atomic (other clients' commands may run in between); see :class:`Transaction`.
+    With ``raise_on_error`` the first error reply is raised (with a note naming its
+    position) after all replies are read; otherwise errors are returned in place.
+    """
+
+    def __init__(self, conn: Connection, *, raise_on_error: bool = True) -> None:
+        self._conn = conn
+        self.raise_on_error = raise_on_error
+        self._commands: list[tuple[tuple[Any, ...], Callable[[Any], Any] | None]] = []
+
+    def _cmd(self, args: tuple[Any, ...], cb: Callable[[Any], Any] | None) -> Pipeline:
+        self._commands.append((args, cb))
+        return self
+
+    def execute_command(self, *args: Any) -> Pipeline:
+        """Queue a raw command; its reply is returned unchanged."""
+        self._commands.append((args, None))
+        return self
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    def reset(self) -> None:
+        self._commands = []
+
+    async def execute(self, *, raise_on_error: bool | None = None) -> list[Any]:
+        """Send the queued commands; the list of their replies, in order."""
+        commands, self._commands = self._commands, []
+        if not commands:
+            return []
+        replies = await self._conn.execute_many([c[0] for c in commands])
+        roe = self.raise_on_error if raise_on_error is None else raise_on_error
+        return _finish(replies, commands, roe, "pipeline")
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.reset()
+
+
+class Transaction(Pipeline):
+    """MULTI, the queued commands and EXEC, sent in one write.
+
+    Use :meth:`watch` before reading the values the transaction depends on; if any watched
+    key changes before EXEC, :meth:`execute` raises :class:`WatchError` and nothing was
+    applied.  WATCH state belongs to the connection, so use a connection no other task is
+    using (``async with pool.connection() as conn``).
+    """
+
+    def __init__(self, conn: Connection, *, raise_on_error: bool = True) -> None:
+        super().__init__(conn, raise_on_error=raise_on_error)
+        self._watching = False
+
+    async def watch(self, *keys: Any) -> None:
+        """WATCH keys now (not queued): EXEC will fail if any of them changes."""
+        await self._conn.execute("WATCH", *keys)
+        self._watching = True
+
+    async def unwatch(self) -> None:
+        await self._conn.execute("UNWATCH")
+        self._watching = False
+
+    async def execute(self, *, raise_on_error: bool | None = None) -> list[Any]:
+        """Run the transaction; the list of per-command results.
+
+        Raises :class:`WatchError` if a watched key changed, ``ExecAbortError`` (with the
+        offending command's error as its ``__cause__``) if the server refused to queue one.
+        """
+        commands, self._commands = self._commands, []
+        wire = [("MULTI",), *(c[0] for c in commands), ("EXEC",)]
+        replies = await self._conn.execute_many(wire)
+        self._watching = False
+        exec_reply = replies[-1]
+        if isinstance(exec_reply, ReplyError):
+            # EXECABORT: a command was rejected while queueing; point at it.
+            for i, r in enumerate(replies[1:-1]):
+                if isinstance(r, ReplyError):
+                    exec_reply.add_note(f"command #{i} ({_name(commands[i][0])}) was refused")
+                    if isinstance(exec_reply, ExecAbortError):
+                        raise exec_reply from r
+                    break
+            raise exec_reply
+        if isinstance(replies[0], ReplyError):
+            raise replies[0]
+        if exec_reply is None:
+            raise WatchError("transaction aborted: a watched key changed")
+        roe = self.raise_on_error if raise_on_error is None else raise_on_error
+        return _finish(list(exec_reply), commands, roe, "transaction")
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.reset()
+        if self._watching and not self._conn.is_closed:
+            self._watching = False
+            await self._conn.execute("UNWATCH")

@@ -1,0 +1,342 @@
+"""The wire layer: an ``asyncio.Protocol`` that owns one socket, the codec's ``Reader`` and
+the FIFO of callers waiting for replies.
+
+Why a Protocol and not streams: replies are parsed straight out of ``data_received`` and
+handed to the waiting futures without an intermediate ``await`` per reply, and writes issued
+in the same loop tick are joined into a single ``transport.write`` (automatic pipelining).
+
+The invariant that keeps the connection in sync is simple and absolute: *every byte string
+sent adds exactly one entry to the FIFO, and every reply that arrives consumes exactly one
+entry*.  Nothing ever removes an entry early.  A caller that is cancelled or times out
+leaves its future in the FIFO in the ``done`` state; when its reply arrives it is read and
+dropped.  So the next caller can never be handed someone else's reply, whatever gets
+cancelled when.
+
+FIFO entries are one of:
+
+* an ``asyncio.Future`` — one command, one reply;
+* a :class:`Batch` — an explicit pipeline of ``n`` commands resolved by one future with the
+  list of ``n`` replies (one future instead of ``n`` is most of the pipeline speed);
+* a :class:`SubscribeSlot` — a (P|S)SUBSCRIBE or UNSUBSCRIBE whose confirmations arrive as
+  RESP3 push frames (or RESP2 arrays on a subscribed connection) rather than as replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..resp import NEED_DATA, ProtocolError, Push, ReplyError
+from .errors import Address, ConnectionClosedError, ConnectionLostError
+
+__all__ = ["Batch", "RespProtocol", "SubscribeSlot"]
+
+log = logging.getLogger("gungnir.client")
+
+#: Push kinds that confirm (un)subscriptions; a SubscribeSlot waits for these.
+SUBSCRIBE_KINDS = frozenset(
+    ["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"]
+)
+#: First elements of RESP2 arrays that are pub/sub traffic on a subscribed connection.
+_RESP2_PUBSUB_KINDS = frozenset(
+    [k.encode() for k in SUBSCRIBE_KINDS | {"message", "pmessage", "smessage"}]
+    + list(SUBSCRIBE_KINDS | {"message", "pmessage", "smessage"})
+)
+
+
+class Batch:
+    """FIFO entry for ``n`` pipelined commands answered by one future (list of replies)."""
+
+    __slots__ = ("future", "n", "results")
+
+    def __init__(self, future: asyncio.Future[list[Any]], n: int) -> None:
+        self.future = future
+        self.n = n
+        self.results: list[Any] = []
+
+
+class SubscribeSlot:
+    """FIFO entry for a subscribe-family command confirmed by ``remaining`` pushes."""
+
+    __slots__ = ("future", "kind", "remaining")
+
+    def __init__(self, future: asyncio.Future[None], kind: str, remaining: int) -> None:
+        self.future = future
+        self.kind = kind
+        self.remaining = remaining
+
+
+def push_kind(push: list[Any]) -> str:
+    """The kind of a push frame as ``str`` (it is bytes unless the reader decodes)."""
+    if not push:
+        return ""
+    kind = push[0]
+    if isinstance(kind, bytes):
+        return kind.decode("ascii", "replace")
+    return str(kind)
+
+
+class RespProtocol(asyncio.Protocol):
+    """One Valkey connection: writes commands, matches replies to the FIFO of waiters."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        address: Address,
+        reader_factory: Callable[[Callable[[Any], None]], Any],
+    ) -> None:
+        self._loop = loop
+        self.address = address
+        self._reader = reader_factory(self._on_push)
+        self._waiters: deque[Any] = deque()
+        self._wbuf: list[bytes] = []
+        self._flush_scheduled = False
+        self._transport: asyncio.Transport | None = None
+        #: Set once the connection is unusable; the reason every later call is refused.
+        self._error: BaseException | None = None
+        self._closing_by_us = False
+        self._lost: asyncio.Future[None] = loop.create_future()
+        self._future_type = type(self._lost)
+        #: Called with every push frame that is not only a subscribe confirmation.
+        self.push_callback: Callable[[list[Any]], None] | None = None
+        #: On a RESP2 connection that is subscribed, arrays with a pub/sub kind are pushes.
+        self.resp2_pubsub = False
+        #: Totals for tests and metrics: writes issued, bytes in them.
+        self.writes = 0
+        self.bytes_written = 0
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - platform without the option
+                pass
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        waiters = self._waiters
+        gets = reader.gets
+        fut_type = self._future_type
+        resp2_pubsub = self.resp2_pubsub
+        while True:
+            try:
+                reply = gets()
+            except ProtocolError as exc:
+                self._fail(exc)
+                return
+            except UnicodeDecodeError as exc:
+                # The reader consumed the whole reply and stays usable: the error is that
+                # one request's answer.
+                self._deliver_undecodable(exc)
+                continue
+            except Exception as exc:  # pragma: no cover - a codec bug; never hang waiters
+                self._fail(exc)
+                return
+            if reply is NEED_DATA:
+                return
+            if resp2_pubsub and type(reply) is list and reply and reply[0] in _RESP2_PUBSUB_KINDS:
+                self._on_push(Push(reply))
+                continue
+            try:
+                w = waiters[0]
+            except IndexError:
+                self._fail(
+                    ProtocolError(f"{self._where()}: reply {reply!r:.80} arrived with no request")
+                )
+                return
+            if w.__class__ is fut_type:
+                waiters.popleft()
+                if w.done():  # cancelled or timed out: drop its reply, stay in sync
+                    continue
+                if isinstance(reply, ReplyError):
+                    w.set_exception(reply)
+                else:
+                    w.set_result(reply)
+            elif w.__class__ is Batch:
+                results = w.results
+                results.append(reply)
+                if len(results) == w.n:
+                    waiters.popleft()
+                    if not w.future.done():
+                        w.future.set_result(results)
+            else:  # SubscribeSlot: a plain reply here is the command's error (e.g. NOPERM)
+                waiters.popleft()
+                if not w.future.done():
+                    if isinstance(reply, ReplyError):
+                        w.future.set_exception(reply)
+                    else:
+                        w.future.set_result(None)
+
+    def _deliver_undecodable(self, exc: UnicodeDecodeError) -> None:
+        if not self._waiters:
+            self._fail(ProtocolError(f"{self._where()}: undecodable reply with no request"))
+            return
+        w = self._waiters[0]
+        if w.__class__ is Batch:
+            w.results.append(exc)  # reported in its position, like an error reply
+            if len(w.results) < w.n:
+                return
+            self._waiters.popleft()
+            if not w.future.done():
+                w.future.set_result(w.results)
+            return
+        self._waiters.popleft()
+        fut = w if w.__class__ is self._future_type else w.future
+        if not fut.done():
+            fut.set_exception(exc)
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost fails the waiters
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._error is None:
+            if self._closing_by_us:
+                self._error = ConnectionClosedError(self.address, "connection closed by client")
+            else:
+                why = f": {exc}" if exc else " by the server"
+                self._error = ConnectionLostError(self.address, f"connection closed{why}")
+        self._fail_waiters()
+        if not self._lost.done():
+            self._lost.set_result(None)
+
+    # -- pushes ------------------------------------------------------------------------------
+
+    def _on_push(self, push: list[Any]) -> None:
+        """Route one push frame; called by the reader in stream order."""
+        kind = push_kind(push)
+        if kind in SUBSCRIBE_KINDS:
+            waiters = self._waiters
+            if waiters:
+                w = waiters[0]
+                if w.__class__ is SubscribeSlot and w.kind == kind:
+                    w.remaining -= 1
+                    if w.remaining <= 0:
+                        waiters.popleft()
+                        if not w.future.done():
+                            w.future.set_result(None)
+        cb = self.push_callback
+        if cb is not None:
+            try:
+                cb(push)
+            except Exception:  # a broken handler must not desynchronise the connection
+                log.exception("%s: push handler failed", self._where())
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, data: bytes, entry: Any) -> None:
+        """Queue ``data`` for this tick's write and ``entry`` for its reply(ies)."""
+        if self._error is not None:
+            raise self._refusal()
+        self._wbuf.append(data)
+        self._waiters.append(entry)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def send_no_reply(self, data: bytes) -> None:
+        """Queue bytes that produce no reply in FIFO order (used by nothing hot)."""
+        if self._error is not None:
+            raise self._refusal()
+        self._wbuf.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        buf = self._wbuf
+        if not buf:
+            return
+        transport = self._transport
+        if transport is None or self._error is not None:
+            buf.clear()  # the waiters were (or will be) failed by connection_lost/_fail
+            return
+        data = buf[0] if len(buf) == 1 else b"".join(buf)
+        buf.clear()
+        self.writes += 1
+        self.bytes_written += len(data)
+        transport.write(data)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """FIFO entries still expecting replies (including abandoned ones being drained)."""
+        return len(self._waiters)
+
+    @property
+    def is_closed(self) -> bool:
+        return self._error is not None
+
+    def pause_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    def close(self) -> None:
+        """Close now; every outstanding caller gets ConnectionClosedError."""
+        if self._error is None:
+            self._closing_by_us = True
+            self._error = ConnectionClosedError(self.address, "connection closed by client")
+        self._fail_waiters()
+        if self._transport is not None:
+            self._transport.close()
+        elif not self._lost.done():
+            self._lost.set_result(None)
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._lost)
+
+    def _fail(self, exc: BaseException) -> None:
+        """A fatal error (protocol violation): fail everyone and drop the connection."""
+        if self._error is None:
+            self._error = exc
+        self._fail_waiters()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _fail_waiters(self) -> None:
+        waiters = self._waiters
+        n = len(waiters)
+        while waiters:
+            w = waiters.popleft()
+            fut = w if w.__class__ is self._future_type else w.future
+            if not fut.done():
+                fut.set_exception(self._waiter_error(n))
+        self._wbuf.clear()
+
+    def _waiter_error(self, outstanding: int) -> BaseException:
+        err = self._error
+        if isinstance(err, ConnectionLostError):
+            return ConnectionLostError(
+                self.address, f"{err.reason} with {outstanding} repl(ies) outstanding"
+            )
+        if isinstance(err, ConnectionClosedError):
+            return ConnectionClosedError(self.address, err.reason)
+        lost = ConnectionLostError(self.address, f"connection dropped after {err}")
+        lost.__cause__ = err
+        return lost
+
+    def _refusal(self) -> BaseException:
+        err = self._error
+        if isinstance(err, ConnectionClosedError) and not isinstance(err, ConnectionLostError):
+            return ConnectionClosedError(self.address, err.reason)
+        reason = err.reason if isinstance(err, ConnectionLostError) else str(err)
+        return ConnectionClosedError(self.address, f"connection is closed ({reason})")
+
+    def _where(self) -> str:
+        host, port = self.address
+        return f"{host}:{port}"
