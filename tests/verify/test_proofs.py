@@ -149,7 +149,7 @@ def _valid(facts: list[z3.BoolRef], claim: z3.BoolRef) -> bool:
     solver.add(*facts, z3.Not(claim))
     result = solver.check()
     assert result != z3.unknown, "z3 could not decide a concrete query"
-    return result == z3.unsat
+    return bool(result == z3.unsat)
 
 
 def z3_invariant_holds(s: AbstractState) -> bool:
