@@ -123,7 +123,7 @@ class Metrics:
         # The text format renders the ``_created`` timestamps of counters and histograms as
         # separate gauge families: twice the series for nothing PromQL needs. The switch is
         # process-wide in prometheus-client; the daemon is the only exporter in its process.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry if registry is not None else CollectorRegistry()
         self._clock = clock
         r = self.registry
