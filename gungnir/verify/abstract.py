@@ -397,20 +397,30 @@ def restart(s: AbstractState, daemon: str, epoch: int, vote: str | None) -> Abst
 
 
 def check_promote(s: AbstractState, daemon: str, epoch: int, node: str) -> None:
-    """Promotion is a leader's decision for its epoch: only a live leader of `epoch` promotes
-    (PromoteByLeader, RestartFreshEpoch), and never a node other than the primary an
-    already-published config of that epoch names (ConfigUniqueness)."""
-    if (epoch, daemon) not in s.leaders:
-        raise ModelViolation(
-            PROMOTE_BY_LEADER, f"{daemon} is not the leader of epoch {epoch} and cannot promote"
-        )
-    _live_leader(s, daemon, epoch, "promote for")
-    for e, p in s.configs:
-        if e == epoch and p != node:
+    """A promotion naming `epoch` must agree with that epoch's decision.
+
+    Once a config of `epoch` is published, any daemon may (re-)promote its primary - that is
+    reconciliation towards the authoritative config - but promoting any other node would make a
+    second primary for the epoch (ConfigUniqueness).  Before the config exists, the primary is
+    still being decided, so only the live leader of `epoch` may promote (PromoteByLeader,
+    RestartFreshEpoch: a restarted leader has forgotten what it decided).
+    """
+    published = [p for e, p in s.configs if e == epoch]
+    if published:
+        if node not in published:
             raise ModelViolation(
                 CONFIG_UNIQUENESS,
-                f"epoch {epoch}'s config names {p}; promoting {node} would make a second primary",
+                f"epoch {epoch}'s config names {published[0]}; promoting {node} would make a "
+                "second primary",
             )
+        return
+    if (epoch, daemon) not in s.leaders:
+        raise ModelViolation(
+            PROMOTE_BY_LEADER,
+            f"{daemon} is not the leader of epoch {epoch}, which has no config yet, and cannot "
+            "promote",
+        )
+    _live_leader(s, daemon, epoch, "promote for")
 
 
 def check_repoint(s: AbstractState, daemon: str, epoch: int, node: str, primary: str) -> None:

@@ -237,7 +237,7 @@ def test_restart_rules() -> None:
     r = ab.restart(s, "a", 1, "a")
     refused(ab.RESTART_FRESH_EPOCH, ab.take_leadership, r, "a", 1)
     refused(ab.RESTART_FRESH_EPOCH, ab.publish_config, r, "a", 1, "n1")
-    refused(ab.RESTART_FRESH_EPOCH, ab.check_promote, r, "a", 1, "n1")
+    ab.check_promote(r, "a", 1, "n1")  # re-asserting the published config is reconciliation
     # The last restart counts: a later restart at a higher epoch replaces the entry.
     r2 = ab.restart(ab.adopt_epoch(r, "a", 3), "a", 3, None)
     assert r2.restarted_at == {("a", 3)}
@@ -247,8 +247,15 @@ def test_restart_rules() -> None:
 def test_node_action_checks() -> None:
     s = elected()
     ab.check_promote(s, "a", 1, "n1")
-    refused(ab.PROMOTE_BY_LEADER, ab.check_promote, s, "b", 1, "n1")
+    ab.check_promote(s, "b", 1, "n1")  # reconciling towards the published config
     refused(ab.CONFIG_UNIQUENESS, ab.check_promote, s, "a", 1, "n2")
+    refused(ab.CONFIG_UNIQUENESS, ab.check_promote, s, "b", 1, "n2")
+    # Before the config exists only the (live) leader decides.
+    s = ab.grant_vote(ab.grant_vote(s, "b", 2, "b"), "c", 2, "b")
+    s = ab.take_leadership(s, "b", 2)
+    ab.check_promote(s, "b", 2, "n3")
+    refused(ab.PROMOTE_BY_LEADER, ab.check_promote, s, "a", 2, "n3")
+    refused(ab.RESTART_FRESH_EPOCH, ab.check_promote, ab.restart(s, "b", 2, "b"), "b", 2, "n3")
     ab.check_repoint(s, "b", 1, "n3", "n1")
     ab.check_repoint(s, "b", 7, "n3", "n9")  # no config for epoch 7: nothing to contradict
     refused(ab.REPOINT_FOLLOWS_CONFIG, ab.check_repoint, s, "b", 1, "n3", "n2")

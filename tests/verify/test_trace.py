@@ -66,6 +66,7 @@ VALID = [
     rec("repointed", "b", t=5.5, epoch=3, node="n2", primary="n3"),
     rec("header", "b", voters=["c", "b", "a"]),  # another daemon's header: same set, fine
     rec("epoch_adopted", "a", t=5.6, epoch=3),
+    rec("promoted", "a", t=5.7, epoch=3, node="n3"),  # reconcile: re-promote the config's primary
 ]
 
 
