@@ -47,6 +47,7 @@ class Request:
     namespace: str
     name: str
     status: int
+    agent: str = ""
 
 
 @dataclass

@@ -148,10 +148,15 @@ class ApiServer:
         with self._log_lock:
             self.requests.append(req)
 
-    def calls(self) -> set[tuple[str, str, str]]:
-        """The distinct (apiGroup, resource, verb) triples requested so far."""
+    def calls(self, agent: str | None = None) -> set[tuple[str, str, str]]:
+        """The distinct (apiGroup, resource, verb) triples requested so far (by clients whose
+        User-Agent starts with ``agent``, if given)."""
         with self._log_lock:
-            return {(r.group, r.resource, r.verb) for r in self.requests}
+            return {
+                (r.group, r.resource, r.verb)
+                for r in self.requests
+                if agent is None or r.agent.startswith(agent)
+            }
 
     # -- request handling (called from handler threads) ----------------------------------
 
@@ -429,6 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
                         target.namespace,
                         target.name,
                         code,
+                        self.headers.get("User-Agent", ""),
                     )
                 )
 
