@@ -404,6 +404,11 @@ def check_promote(s: AbstractState, daemon: str, epoch: int, node: str) -> None:
     second primary for the epoch (ConfigUniqueness).  Before the config exists, the primary is
     still being decided, so only the live leader of `epoch` may promote (PromoteByLeader,
     RestartFreshEpoch: a restarted leader has forgotten what it decided).
+
+    Epoch 0 is the bootstrap epoch: its config comes from configuration or observation, not
+    from an election, so with no leader of epoch 0 a promotion naming it is reconciliation
+    towards a config this model has no record of (the trace checker checks that all of a
+    group's epoch-0 actions name one primary).
     """
     published = [p for e, p in s.configs if e == epoch]
     if published:
@@ -413,6 +418,8 @@ def check_promote(s: AbstractState, daemon: str, epoch: int, node: str) -> None:
                 f"epoch {epoch}'s config names {published[0]}; promoting {node} would make a "
                 "second primary",
             )
+        return
+    if epoch == 0 and not any(e == 0 for e, _ in s.leaders):
         return
     if (epoch, daemon) not in s.leaders:
         raise ModelViolation(

@@ -204,11 +204,25 @@ def _apply(s: ab.AbstractState, rec: dict[str, Any]) -> ab.AbstractState:
     raise AssertionError(f"unhandled kind {kind}")  # pragma: no cover - KINDS is exhaustive
 
 
+def _bootstrap_primary(bootstrap: dict[str, str], group: str, rec: dict[str, Any]) -> None:
+    """Epoch 0's config is not elected (it comes from configuration or observation), so the
+    abstract state has no record of it; every epoch-0 promotion and repoint of a group must
+    still name one and the same primary, or two daemons are reconciling towards two."""
+    name = _name(rec, "node") if rec["kind"] == "promoted" else _name(rec, "primary")
+    first = bootstrap.setdefault(group, name)
+    if first != name:
+        raise ab.ModelViolation(
+            ab.CONFIG_UNIQUENESS,
+            f"epoch-0 actions name two primaries: {first} earlier, {name} here",
+        )
+
+
 def check_trace_lines(lines: Iterable[str | bytes], source: str = "<trace>") -> TraceReport:
     """Replay `lines` (text or bytes, one decision each; blank lines ignored) and report the
     first failure, or success with counts."""
     report = TraceReport(source)
     states = report.states
+    bootstrap: dict[str, str] = {}
     for line_no, raw in enumerate(lines, start=1):
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -241,6 +255,8 @@ def check_trace_lines(lines: Iterable[str | bytes], source: str = "<trace>") -> 
                 continue
             if group not in states:
                 raise _Bad(MISSING_HEADER, f"group {group!r} has no header line before this one")
+            if kind in ("promoted", "repointed") and _epoch(rec) == 0:
+                _bootstrap_primary(bootstrap, group, rec)
             new = _apply(states[group], rec)
             broken = ab.describe_violations(new) if new is not states[group] else []
             if broken:  # a transition let a violation through: report it, never hide it

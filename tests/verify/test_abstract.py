@@ -256,6 +256,7 @@ def test_node_action_checks() -> None:
     ab.check_promote(s, "b", 2, "n3")
     refused(ab.PROMOTE_BY_LEADER, ab.check_promote, s, "a", 2, "n3")
     refused(ab.RESTART_FRESH_EPOCH, ab.check_promote, ab.restart(s, "b", 2, "b"), "b", 2, "n3")
+    ab.check_promote(ab.initial_state(VOTERS), "b", 0, "n1")  # bootstrap epoch: not elected
     ab.check_repoint(s, "b", 1, "n3", "n1")
     ab.check_repoint(s, "b", 7, "n3", "n9")  # no config for epoch 7: nothing to contradict
     refused(ab.REPOINT_FOLLOWS_CONFIG, ab.check_repoint, s, "b", 1, "n3", "n2")

@@ -140,6 +140,23 @@ def test_corrupted_logs_fail_at_the_first_bad_line() -> None:
             ab.REPOINT_FOLLOWS_CONFIG)  # fmt: skip
 
 
+def test_bootstrap_epoch_actions_must_agree() -> None:
+    """Epoch 0's config is not elected: reconciliation may promote and repoint under it from
+    any daemon, but all of a group's epoch-0 actions name one primary."""
+    boot = [
+        HEADER,
+        rec("header", "x", group="h", voters=["x"]),
+        rec("promoted", "b", epoch=0, node="n1"),
+        rec("repointed", "c", epoch=0, node="n2", primary="n1"),
+        rec("repointed", "x", group="h", epoch=0, node="m2", primary="m1"),
+    ]
+    assert tr.check_trace_lines(dump(boot)).ok
+    fail_at([*boot, rec("repointed", "a", epoch=0, node="n3", primary="n2")], 6,
+            ab.CONFIG_UNIQUENESS)  # fmt: skip
+    fail_at([*boot, rec("promoted", "a", epoch=0, node="n3")], 6, ab.CONFIG_UNIQUENESS)
+    fail_at([*boot, rec("promoted", "a", epoch=1, node="n3")], 6, ab.PROMOTE_BY_LEADER)
+
+
 def test_only_the_first_failure_is_reported() -> None:
     bad = corrupt(6, rec("vote_granted", "b", epoch=1, candidate="c"))
     bad = [*bad[:3], rec("epoch_adopted", "a", epoch=-1), *bad[3:]]
