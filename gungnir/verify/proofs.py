@@ -185,7 +185,7 @@ def majorities_intersect(max_explicit_n: int = 9) -> ProofResult:
     the query asks for a split with |A|, |B| >= n//2+1 and c = 0 (no common member) for a
     symbolic n, and is unsatisfiable.  A bounded check with explicit membership bits for
     n = 1..`max_explicit_n` complements it.  Witness: with size n//2 in place of n//2+1
-    disjoint "quorums" exist (n = 2: {x}, {y}).
+    disjoint "quorums" exist (for example n = 2: {x} and {y}).
     """
     n = z3.Int("n")
     a, b, c, d = _venn("ab")
@@ -659,11 +659,12 @@ def joint_consensus() -> ProofResult:
         ("joint vs old-only", joint(q1), maj_old(q2)),
         ("joint vs new-only", joint(q1), maj_new(q2)),
     ]
-    witness = [
-        (
-            "the joint phase (one decision under OLD alone, the other under NEW alone)",
-            [*split, maj_old(q1), maj_new(q2)],
-        )
+    # Without the joint phase one decision could be made under OLD alone and the other under NEW
+    # alone; each case's witness weakens it that way.
+    skip_joint = [
+        [*split, maj_old(q1), maj_new(q2)],
+        [*split, maj_new(q1), maj_old(q2)],
+        [*split, maj_old(q1), maj_new(q2)],
     ]
     parts = [
         _prove(
@@ -672,9 +673,9 @@ def joint_consensus() -> ProofResult:
             ["finite sets: region sizes are non-negative and add up"],
             [*split, first, second],
             share,
-            witness if i == 0 else [],
+            [(f"the joint phase ({name}: OLD alone against NEW alone)", weaker)],
         )
-        for i, (name, first, second) in enumerate(cases)
+        for (name, first, second), weaker in zip(cases, skip_joint, strict=True)
     ]
     return _merge(
         "(e) joint_consensus",
