@@ -1,0 +1,290 @@
+"""Daemon configuration: a YAML or TOML file, then environment, then flags; validated once.
+
+Why validate everything at start-up: a daemon that starts with a wrong peer list or a broken
+timing rule does not fail loudly later, it fails over wrongly later.  Every error names the
+file, the key and what to change.  Group settings are the core's :class:`Settings`, so the
+core's own validation (3 or 5 voters, the fencing timing rule
+``fence_after + probe_interval + max_clock_drift < promote_after``) is the one that applies.
+
+Layout (YAML shown; TOML has the same keys)::
+
+    daemon:
+      id: d1                        # this daemon's name, one of peers
+      bind: 127.0.0.1:26379         # RESP endpoint: Sentinel commands + peer protocol
+      state_dir: /var/lib/gungnir   # durable epoch and vote, one file per group
+      secret_file: /etc/gungnir/secret   # or secret: ..., or GUNGNIR_SECRET
+    peers: {d1: 10.0.0.1:26379, d2: 10.0.0.2:26379, d3: 10.0.0.3:26379}
+    groups:
+      cache:
+        nodes: {cache-0: 10.0.1.1:6379, cache-1: 10.0.1.2:6379}
+        quorum: 2
+        down_after: 1.0             # any field of gungnir.core.Settings
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gungnir.core import Settings, SettingsError
+
+__all__ = ["ConfigError", "DaemonConfig", "GroupConfig", "TlsConfig", "load", "parse_address"]
+
+Address = tuple[str, int]
+
+_SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_GROUP_RUNTIME_KEYS = {"nodes", "password", "username", "probe_timeout", "action_timeout"}
+_DAEMON_KEYS = {
+    "id",
+    "bind",
+    "state_dir",
+    "secret",
+    "secret_file",
+    "tls",
+    "decision_log",
+    "log_format",
+    "log_level",
+    "metrics_bind",
+    "sentinel_password",
+}
+#: (environment variable, daemon key); flags use the key with dashes.
+ENV = {f"GUNGNIR_{k.upper()}": k for k in sorted(_DAEMON_KEYS - {"tls"})}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message says where and how to fix it."""
+
+
+def parse_address(text: Any, where: str) -> Address:
+    """``host:port`` or ``[v6]:port`` -> (host, port)."""
+    if not isinstance(text, str) or ":" not in text:
+        raise ConfigError(f"{where}: expected 'host:port', got {text!r}")
+    host, _, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"{where}: port {port_text!r} is not a number") from None
+    if not host or not 0 <= port <= 65535:
+        raise ConfigError(f"{where}: bad address {text!r}")
+    return host, port
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS for peer links: our certificate and key, and the CA that signs every peer's."""
+
+    cert: str
+    key: str
+    ca: str
+    server_name: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    settings: Settings
+    nodes: Mapping[str, Address]
+    password: str | None = None
+    username: str | None = None
+    probe_timeout: float = 1.0
+    action_timeout: float = 3.0
+
+    @property
+    def name(self) -> str:
+        return self.settings.group
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    id: str
+    bind: Address
+    state_dir: Path
+    peers: Mapping[str, Address]
+    groups: Mapping[str, GroupConfig]
+    secret: str | None = None
+    tls: TlsConfig | None = None
+    decision_log: Path | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+    metrics_bind: Address | None = None
+    sentinel_password: str | None = None
+    source: str = "<dict>"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def other_peers(self) -> dict[str, Address]:
+        return {k: v for k, v in self.peers.items() if k != self.id}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            doc: Any = tomllib.loads(raw.decode())
+        else:
+            import yaml
+
+            doc = yaml.safe_load(raw.decode())
+    except Exception as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix or 'YAML'}: {exc}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return doc
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    doc: Mapping[str, Any] | None = None,
+) -> DaemonConfig:
+    """File (or ``doc``), then ``env`` (``GUNGNIR_*``), then ``overrides`` (flags) win."""
+    source = str(path) if path is not None else "<dict>"
+    data: dict[str, Any] = dict(doc or {})
+    if path is not None:
+        data = _read_file(Path(path))
+    unknown = set(data) - {"daemon", "peers", "groups"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level keys {sorted(unknown)}")
+    daemon = dict(data.get("daemon") or {})
+    for key, value in (env if env is not None else os.environ).items():
+        if key in ENV and value != "":
+            daemon[ENV[key]] = value
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            daemon[key] = value
+    return _build(source, daemon, data.get("peers") or {}, data.get("groups") or {})
+
+
+def _build(source: str, daemon: dict[str, Any], peers_raw: Any, groups_raw: Any) -> DaemonConfig:
+    def err(msg: str) -> ConfigError:
+        return ConfigError(f"{source}: {msg}")
+
+    unknown = set(daemon) - _DAEMON_KEYS
+    if unknown:
+        raise err(f"unknown keys in 'daemon': {sorted(unknown)} (known: {sorted(_DAEMON_KEYS)})")
+    me = daemon.get("id")
+    if not isinstance(me, str) or not me:
+        raise err("daemon.id is required (or GUNGNIR_ID / --id)")
+    if not isinstance(peers_raw, Mapping):
+        raise err("'peers' must map daemon names to host:port")
+    peers = {str(k): parse_address(v, f"{source}: peers.{k}") for k, v in peers_raw.items()}
+    if "bind" in daemon:
+        bind = parse_address(daemon["bind"], f"{source}: daemon.bind")
+    elif me in peers:
+        bind = peers[me]
+    else:
+        raise err("daemon.bind is required when this daemon is not listed in peers")
+    peers.setdefault(me, bind)
+    state_dir = daemon.get("state_dir")
+    if not state_dir:
+        raise err("daemon.state_dir is required: epoch and vote must survive restarts")
+    secret = daemon.get("secret")
+    if daemon.get("secret_file"):
+        try:
+            secret = Path(daemon["secret_file"]).read_text().strip()
+        except OSError as exc:
+            raise err(f"cannot read secret_file {daemon['secret_file']}: {exc.strerror}") from None
+    if len(peers) > 1 and not secret:
+        raise err("a shared secret is required with peers (secret, secret_file, GUNGNIR_SECRET)")
+    if secret is not None and len(str(secret)) < 8:
+        raise err("the shared secret must be at least 8 characters")
+    tls = None
+    if daemon.get("tls"):
+        t = daemon["tls"]
+        if not isinstance(t, Mapping) or not all(t.get(k) for k in ("cert", "key", "ca")):
+            raise err("daemon.tls needs cert, key and ca")
+        for k in ("cert", "key", "ca"):
+            if not Path(t[k]).is_file():
+                raise err(f"daemon.tls.{k}: no such file {t[k]}")
+        tls = TlsConfig(str(t["cert"]), str(t["key"]), str(t["ca"]), t.get("server_name"))
+    log_format = str(daemon.get("log_format", "text"))
+    if log_format not in ("text", "json"):
+        raise err(f"daemon.log_format must be 'text' or 'json', got {log_format!r}")
+    level = str(daemon.get("log_level", "INFO")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise err(f"daemon.log_level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    metrics = daemon.get("metrics_bind")
+    if not isinstance(groups_raw, Mapping) or not groups_raw:
+        raise err("'groups' must name at least one group")
+    groups = {
+        str(name): _group(source, str(name), g, sorted(peers)) for name, g in groups_raw.items()
+    }
+    for g in groups.values():
+        missing = [v for v in (*g.settings.voters, *g.settings.next_voters) if v not in peers]
+        if missing:
+            raise err(f"groups.{g.name}: voters {missing} are not in peers")
+    return DaemonConfig(
+        id=me,
+        bind=bind,
+        state_dir=Path(str(state_dir)),
+        peers=peers,
+        groups=groups,
+        secret=str(secret) if secret else None,
+        tls=tls,
+        decision_log=Path(daemon["decision_log"]) if daemon.get("decision_log") else None,
+        log_format=log_format,
+        log_level=level,
+        metrics_bind=parse_address(metrics, f"{source}: daemon.metrics_bind") if metrics else None,
+        sentinel_password=daemon.get("sentinel_password") or None,
+        source=source,
+    )
+
+
+def _group(source: str, name: str, raw: Any, peer_names: Sequence[str]) -> GroupConfig:
+    where = f"{source}: groups.{name}"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    unknown = set(raw) - set(_SETTINGS_FIELDS) - _GROUP_RUNTIME_KEYS - {"group"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    nodes_raw = raw.get("nodes")
+    if not isinstance(nodes_raw, Mapping) or not nodes_raw:
+        raise ConfigError(f"{where}.nodes must map node names to host:port")
+    nodes = {str(k): parse_address(v, f"{where}.nodes.{k}") for k, v in nodes_raw.items()}
+    if len(set(nodes.values())) != len(nodes):
+        raise ConfigError(f"{where}.nodes: two nodes share an address")
+    kwargs: dict[str, Any] = {"group": name, "nodes": tuple(nodes)}
+    kwargs["voters"] = tuple(peer_names)
+    for key, value in raw.items():
+        if key in _SETTINGS_FIELDS and key not in ("group", "nodes"):
+            if key in ("voters", "next_voters"):
+                if not isinstance(value, list | tuple):
+                    raise ConfigError(f"{where}.{key} must be a list of daemon names")
+                value = tuple(str(v) for v in value)
+            kwargs[key] = value
+    try:
+        settings = Settings(**kwargs)
+    except SettingsError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    probe_timeout = float(raw.get("probe_timeout", max(0.2, min(1.0, settings.down_after / 2))))
+    action_timeout = float(raw.get("action_timeout", 3.0))
+    if probe_timeout <= 0 or action_timeout <= 0:
+        raise ConfigError(f"{where}: probe_timeout and action_timeout must be > 0")
+    if probe_timeout >= settings.down_after:
+        raise ConfigError(
+            f"{where}: probe_timeout ({probe_timeout}) must be < down_after "
+            f"({settings.down_after}), or a stalled node is never seen down in time"
+        )
+    return GroupConfig(
+        settings=settings,
+        nodes=nodes,
+        password=raw.get("password"),
+        username=raw.get("username"),
+        probe_timeout=probe_timeout,
+        action_timeout=action_timeout,
+    )

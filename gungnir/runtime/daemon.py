@@ -1,0 +1,420 @@
+"""The daemon: one event loop feeding the core and executing its actions, in order.
+
+Shape: every input (a probe result, a timer tick, a peer message, a peer link going up or
+down, a node action's outcome, an operator command) becomes a core event on ONE queue; one
+consumer task takes them in order, calls :func:`gungnir.core.step` and executes the returned
+actions in list order.  That single consumer is what makes "persist before the message that
+depends on it leaves" true: a :class:`Persist` is written, fsynced and renamed before the
+consumer even looks at the next action.  The runtime takes no decision: it never inspects a
+role or an epoch to choose what to do, it only carries out actions and reports outcomes.
+
+Node actions run on a per-node worker (in order per node) so a fence against a hung node
+cannot stall the loop; their outcomes come back as :class:`ActionResult` events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from gungnir.core import (
+    ActionResult,
+    Broadcast,
+    Config,
+    DaemonState,
+    Event,
+    Log,
+    Message,
+    NodeAction,
+    Notify,
+    PeerStatus,
+    Persist,
+    PublishConfig,
+    Received,
+    Send,
+    Start,
+    Switchover,
+    Tick,
+    init_state,
+    step,
+)
+
+from . import executor
+from .config import DaemonConfig, GroupConfig
+from .logs import DecisionLog
+from .peers import PeerHub, PeerLink, client_tls, server_tls
+from .prober import NodeLink
+from .resp_server import CommandError, RespConnection, RespServer
+from .sentinel import SentinelService
+from .store import DurableState, StateStore, StoreError
+from .view import DaemonView, status
+
+__all__ = ["ConfigPublisher", "Daemon", "GroupRuntime", "LocalPublisher"]
+
+log = logging.getLogger("gungnir.daemon")
+
+Address = tuple[str, int]
+Observer = Callable[[str, str, Any, float], None]
+"""``observer(daemon, group, item, now)``: sees every event and action (tests, the demo)."""
+
+
+class ConfigPublisher(Protocol):
+    """Where a published config goes besides the peers (Kubernetes labels and Service)."""
+
+    async def publish(
+        self, group: str, config: Config, addresses: Mapping[str, Address]
+    ) -> None: ...
+
+
+class LocalPublisher:
+    """No Kubernetes: remember the last config per group (shown by ``gungnir status``)."""
+
+    def __init__(self) -> None:
+        self.published: dict[str, Config] = {}
+
+    async def publish(self, group: str, config: Config, addresses: Mapping[str, Address]) -> None:
+        self.published[group] = config
+
+
+class FatalError(RuntimeError):
+    """The daemon must stop (a Persist failed): continuing could leak an unpersisted vote."""
+
+
+class GroupRuntime:
+    """Everything the daemon holds for one group: its core state and its node links."""
+
+    def __init__(self, daemon: Daemon, cfg: GroupConfig) -> None:
+        self.d = daemon
+        self.cfg = cfg
+        self.settings = cfg.settings
+        self.name = cfg.name
+        self.store = StateStore(daemon.config.state_dir, daemon.config.id, cfg.name)
+        self.state: DaemonState = init_state(cfg.settings, daemon.config.id)
+        names = {addr: node for node, addr in cfg.nodes.items()}
+        self.links = {
+            node: NodeLink(
+                node,
+                addr,
+                names=names,
+                password=cfg.password,
+                username=cfg.username,
+                client_name=f"gungnir-{daemon.config.id}",
+            )
+            for node, addr in cfg.nodes.items()
+        }
+        self.actions: dict[str, asyncio.Queue[NodeAction]] = {n: asyncio.Queue() for n in cfg.nodes}
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for node in self.cfg.nodes:
+            self.tasks.append(loop.create_task(self._probe_loop(node), name=f"probe-{node}"))
+            self.tasks.append(loop.create_task(self._action_loop(node), name=f"act-{node}"))
+        self.tasks.append(loop.create_task(self._tick_loop(), name=f"tick-{self.name}"))
+
+    async def _probe_loop(self, node: str) -> None:
+        link = self.links[node]
+        interval = self.settings.probe_interval
+        loop = asyncio.get_running_loop()
+        nxt = loop.time()
+        while True:
+            probe = await link.probe(self.cfg.probe_timeout)
+            self.d.submit(self.name, probe)
+            nxt = max(nxt + interval, loop.time())
+            await asyncio.sleep(nxt - loop.time())  # the probe period
+
+    async def _tick_loop(self) -> None:
+        interval = self.settings.probe_interval
+        loop = asyncio.get_running_loop()
+        nxt = loop.time()
+        while True:
+            nxt = max(nxt + interval, loop.time())
+            await asyncio.sleep(nxt - loop.time())  # the tick period
+            self.d.submit(self.name, Tick(jitter=self.d.random()))
+
+    async def _action_loop(self, node: str) -> None:
+        queue = self.actions[node]
+        link = self.links[node]
+        pause_ms = int(self.settings.switchover_timeout * 2000)
+        while True:
+            action = await queue.get()
+            result = await executor.execute(
+                action, link, self.cfg.nodes, limit=self.cfg.action_timeout, pause_ms=pause_ms
+            )
+            self.d.submit(self.name, result)
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self.tasks.clear()
+        for link in self.links.values():
+            link.close()
+
+
+class Daemon:
+    """One gungnir daemon: its RESP endpoint, peer links and one runtime per group."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        publisher: ConfigPublisher | None = None,
+        observer: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.publisher: ConfigPublisher = publisher or LocalPublisher()
+        self.observer = observer
+        self.clock = clock
+        self.random = rng
+        self.decisions = DecisionLog(config.decision_log)
+        self.groups: dict[str, GroupRuntime] = {}
+        self.links: dict[str, PeerLink] = {}
+        self.hub = PeerHub(config.id, config.peers, config.secret, self._deliver)
+        self.server = RespServer(password=config.sentinel_password)
+        self.sentinel = SentinelService(DaemonView(self))
+        self.port = 0
+        self.started_at = time.monotonic()
+        self.failed: BaseException | None = None
+        self.stopped = asyncio.Event()
+        self._queue: asyncio.Queue[tuple[str, Event]] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read durable state (a bad file raises StoreError before anything listens), then
+        serve, link to peers and start probing."""
+        durable = {}
+        for name, gcfg in self.config.groups.items():
+            rt = GroupRuntime(self, gcfg)
+            durable[name] = rt.store.load()
+            self.groups[name] = rt
+        self.hub.install(self.server)
+        self.sentinel.install(self.server)
+        self.server.register("gungnir.status", self._status_cmd, arity=1)
+        self.server.register("gungnir.failover", self._failover_cmd, arity=-2)
+        tls = server_tls(self.config.tls) if self.config.tls else None
+        host, port = self.config.bind
+        self.port = await self.server.start(host, port, ssl=tls)
+        beat = min(g.settings.probe_interval for g in self.groups.values())
+        ctls = client_tls(self.config.tls) if self.config.tls else None
+        for peer, addr in self.config.other_peers.items():
+            assert self.config.secret is not None
+            link = PeerLink(
+                self.config.id,
+                peer,
+                addr,
+                self.config.secret,
+                on_status=self._peer_status,
+                beat_interval=beat,
+                timeout=max(0.2, 2 * beat),
+                tls=ctls,
+                server_name=self.config.tls.server_name if self.config.tls else None,
+            )
+            self.links[peer] = link
+        self._consumer = asyncio.get_running_loop().create_task(self._consume(), name="core")
+        for name in self.groups:
+            d = durable[name]
+            self.submit(name, Start(epoch=d.epoch, vote=d.vote))
+        for link in self.links.values():
+            link.start()
+        for rt in self.groups.values():
+            rt.start()
+        log.info(
+            "daemon %s serving on %s:%d, %d group(s), peers %s",
+            self.config.id,
+            host,
+            self.port,
+            len(self.groups),
+            sorted(self.links),
+            extra={"daemon": self.config.id},
+        )
+
+    async def stop(self) -> None:
+        for rt in self.groups.values():
+            await rt.close()
+        for link in self.links.values():
+            await link.close()
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._consumer
+        for t in list(self._background):
+            t.cancel()
+        await self.server.close()
+        self.decisions.close()
+        self.stopped.set()
+
+    async def serve_forever(self) -> None:
+        """Run until :meth:`stop` or a fatal error (re-raised)."""
+        await self.stopped.wait()
+        if self.failed is not None:
+            raise self.failed
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def submit(self, group: str, event: Event) -> None:
+        """Queue an event for ``group``'s core (thread: the daemon's loop only)."""
+        self._queue.put_nowait((group, event))
+
+    def _deliver(self, sender: str, msg: Message) -> None:
+        if msg.group in self.groups:
+            self.submit(msg.group, Received(msg))
+
+    def _peer_status(self, peer: str, up: bool) -> None:
+        log.info("peer %s %s", peer, "up" if up else "down", extra={"peer": peer})
+        for name in self.groups:
+            self.submit(name, PeerStatus(peer, up))
+
+    # -- the consumer -------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        try:
+            while True:
+                group, event = await self._queue.get()
+                self._handle(group, event)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.critical("daemon %s stopping: %s", self.config.id, exc)
+            self.failed = exc
+            asyncio.get_running_loop().create_task(self.stop())
+
+    def _handle(self, group: str, event: Event) -> None:
+        rt = self.groups[group]
+        now = self.clock()
+        before = rt.state.config
+        if self.observer is not None:
+            self.observer(self.config.id, group, event, now)
+        rt.state, actions = step(rt.state, event, now)
+        for action in actions:
+            if self.observer is not None:
+                self.observer(self.config.id, group, action, now)
+            self._do(rt, action, now)
+        after = rt.state.config
+        if after.primary != before.primary and before.primary and after.primary:
+            old, new = rt.cfg.nodes[before.primary], rt.cfg.nodes[after.primary]
+            log.warning(
+                "group %s: primary is now %s (was %s), epoch %d",
+                group,
+                after.primary,
+                before.primary,
+                after.epoch,
+                extra={"group": group, "epoch": after.epoch},
+            )
+            self.sentinel.emit_switch_master(group, old, new)
+
+    def _do(self, rt: GroupRuntime, action: Any, now: float) -> None:
+        if isinstance(action, Persist):
+            try:
+                rt.store.save(DurableState(action.epoch, action.vote))
+            except StoreError as exc:
+                raise FatalError(str(exc)) from exc
+        elif isinstance(action, Log):
+            self.decisions.write(action.to_json())
+        elif isinstance(action, Send):
+            link = self.links.get(action.to)
+            if link is not None:
+                link.send(action.message)
+        elif isinstance(action, Broadcast):
+            for link in self.links.values():
+                link.send(action.message)
+        elif isinstance(action, Notify):
+            self._notify(rt, action)
+        elif isinstance(action, PublishConfig):
+            self._spawn(self.publisher.publish(rt.name, action.config, rt.cfg.nodes))
+        elif isinstance(action, ActionResult):  # pragma: no cover - not an action
+            raise TypeError(action)
+        else:  # a node action
+            node = action.node
+            if node in rt.actions:
+                rt.actions[node].put_nowait(action)
+            else:
+                self.submit(rt.name, ActionResult(action, False, f"unknown node {node}"))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _notify(self, rt: GroupRuntime, n: Notify) -> None:
+        epoch = rt.state.epoch
+        log.info(
+            "group %s epoch %d: %s %s",
+            rt.name,
+            epoch,
+            n.event,
+            n.detail,
+            extra={"group": rt.name, "epoch": epoch, "event": n.event},
+        )
+        if n.event == "+switch-master":
+            return  # published from the config change itself, by every daemon
+        try:
+            if n.event in ("+sdown", "-sdown") and n.detail in rt.cfg.nodes:
+                if n.detail == rt.state.config.primary:
+                    self.sentinel.emit(n.event, rt.name)
+                else:
+                    host, port = rt.cfg.nodes[n.detail]
+                    self.sentinel.publish_event(n.event, f"slave {host}:{port} {host} {port}")
+            elif n.event == "+odown":
+                votes = 1 + len({s for s, node, down, _ in rt.state.reports if down})
+                self.sentinel.emit_odown(rt.name, votes, rt.settings.quorum)
+            elif n.event == "+new-epoch":
+                self.sentinel.publish_event(n.event, n.detail)
+            else:
+                self.sentinel.emit(n.event, rt.name, extra=n.detail)
+        except (KeyError, RuntimeError):
+            self.sentinel.publish_event(n.event, f"{rt.name} {n.detail}")
+
+    # -- operator commands ---------------------------------------------------------------------
+
+    def _status_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
+        return json.dumps(status(self)).encode()
+
+    def _failover_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
+        """GUNGNIR.FAILOVER group [node] [USE-FAILOVER-COMMAND]"""
+        group = args[1].decode("utf-8", "replace")
+        rt = self.groups.get(group)
+        if rt is None:
+            raise CommandError(f"ERR no such group {group!r}")
+        target = args[2].decode("utf-8", "replace") if len(args) > 2 else None
+        if target is not None and target not in rt.cfg.nodes:
+            raise CommandError(f"ERR no node {target!r} in group {group!r}")
+        use_cmd = len(args) > 3 and args[3].lower() == b"use-failover-command"
+        if not rt.state.is_voter:
+            raise CommandError("ERR this daemon is an observer; ask a voter")
+        self.submit(group, Switchover(target=target, use_failover_command=use_cmd))
+        return json.dumps({"group": group, "epoch": rt.state.epoch}).encode()
+
+
+async def run_daemon(config: DaemonConfig) -> int:
+    """``gungnir run``: start, serve until SIGTERM/SIGINT, stop cleanly."""
+    import signal
+
+    daemon = Daemon(config)
+    try:
+        await daemon.start()
+    except StoreError as exc:
+        log.critical("%s", exc)
+        return 3
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: loop.create_task(daemon.stop()))
+    try:
+        await daemon.serve_forever()
+    except FatalError as exc:
+        log.critical("fatal: %s", exc)
+        return 4
+    return 0

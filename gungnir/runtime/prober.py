@@ -1,0 +1,190 @@
+"""Probing Valkey nodes: one pipelined round trip per node per ``probe_interval``.
+
+``ROLE``, ``INFO server clients persistence replication keyspace`` and ``CONFIG GET
+min-replicas-to-write`` go out in one write; the replies become one
+:class:`gungnir.core.Probe`.  Translation only: this module decides nothing about roles, it
+reports what the node said.  Any failure (refused, timeout, a reply that is not RESP, a reply
+of an unexpected shape, a node stalling mid-reply) is ``Probe(reachable=False)`` and the
+connection is thrown away, so the next probe starts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from gungnir.client import Connection, connect, parse_info, parse_role
+from gungnir.core import PRIMARY, REPLICA, Probe
+
+__all__ = ["NodeLink", "probe_from_replies"]
+
+log = logging.getLogger("gungnir.prober")
+
+Address = tuple[str, int]
+
+_PROBE = (
+    ("ROLE",),
+    ("INFO", "server", "clients", "persistence", "replication", "keyspace"),
+    ("CONFIG", "GET", "min-replicas-to-write"),
+)
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes | bytearray) else str(v)
+
+
+def _int(v: Any, default: int = 0) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def probe_from_replies(node: str, replies: list[Any], names: Mapping[Address, str]) -> Probe:
+    """Build the Probe event from the three replies; raise ValueError on a bad shape."""
+    for r in replies:
+        if isinstance(r, Exception):
+            raise ValueError(f"probe command failed: {r}")
+    role = parse_role(replies[0])
+    info = parse_info(replies[1])
+    cfg = replies[2]
+    if isinstance(cfg, dict):
+        items = {_text(k): _text(v) for k, v in cfg.items()}
+    elif isinstance(cfg, list):
+        items = {_text(k): _text(v) for k, v in zip(cfg[::2], cfg[1::2], strict=False)}
+    else:
+        raise ValueError(f"unexpected CONFIG GET reply {cfg!r:.80}")
+    min_replicas = _int(items.get("min-replicas-to-write"))
+    paused = "write" in str(info.get("paused_actions", "")) or str(
+        info.get("paused_reason", "none")
+    ) not in ("none", "")
+    loading = _int(info.get("loading")) == 1 or _int(info.get("async_loading")) == 1
+    keys = sum(
+        _int(v.get("keys")) for k, v in info.items() if k.startswith("db") and isinstance(v, dict)
+    )
+    if role.role == PRIMARY:
+        offset = _int(info.get("master_repl_offset"), role.offset)
+        good = _int(info.get("min_slaves_good_slaves"), 0)
+        accepts = not paused and (min_replicas == 0 or good >= min_replicas)
+        return Probe(
+            node=node,
+            reachable=True,
+            role=PRIMARY,
+            offset=offset,
+            replid=str(info.get("master_replid", "")),
+            run_id=str(info.get("run_id", "")),
+            priority=_int(info.get("slave_priority", info.get("replica_priority")), 100),
+            accepts_writes=accepts,
+            empty=loading or keys == 0,
+            min_replicas=min_replicas,
+            paused=paused,
+        )
+    if role.role != REPLICA:
+        raise ValueError(f"node answers ROLE {role.role!r}: not a Valkey data node")
+    host, port = role.primary_host or "", role.primary_port or 0
+    master = names.get((host, port), f"{host}:{port}")
+    link_up = info.get("master_link_status") == "up"
+    io = info.get("master_last_io_seconds_ago")
+    down_since = info.get("master_link_down_since_seconds")
+    if link_up and isinstance(io, int) and io >= 0:
+        lag = float(io)
+    elif isinstance(down_since, int | float) and down_since >= 0:
+        lag = float(down_since)
+    else:
+        lag = 0.0 if link_up else 1e9
+    offset = _int(info.get("slave_repl_offset"), role.offset)
+    return Probe(
+        node=node,
+        reachable=True,
+        role=REPLICA,
+        master=master,
+        link_up=link_up,
+        offset=max(offset, 0),
+        replid=str(info.get("master_replid", "")),
+        run_id=str(info.get("run_id", "")),
+        priority=_int(info.get("slave_priority", info.get("replica_priority")), 100),
+        accepts_writes=False,
+        empty=loading or (keys == 0 and offset <= 0),
+        lag=lag,
+        min_replicas=min_replicas,
+        paused=paused,
+    )
+
+
+class NodeLink:
+    """Connections to one node: one for probes, one for actions, so a slow probe never
+    delays a fence and a stuck action never hides the node's state."""
+
+    def __init__(
+        self,
+        name: str,
+        address: Address,
+        *,
+        names: Mapping[Address, str],
+        password: str | None = None,
+        username: str | None = None,
+        client_name: str = "gungnir",
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.names = names
+        self.password = password
+        self.username = username
+        self.client_name = client_name
+        self._probe_conn: Connection | None = None
+        self._action_conn: Connection | None = None
+        self.failures = 0
+        self.last_error = ""
+
+    async def _open(self, limit: float) -> Connection:
+        return await connect(
+            self.address[0],
+            self.address[1],
+            username=self.username,
+            password=self.password,
+            client_name=self.client_name,
+            connect_timeout=limit,
+            command_timeout=limit,
+            limits={"max_bulk_len": 16 * 1024 * 1024, "max_elements": 100_000},
+        )
+
+    async def probe(self, limit: float) -> Probe:
+        try:
+            if self._probe_conn is None or self._probe_conn.is_closed:
+                self._probe_conn = await self._open(limit)
+            replies = await self._probe_conn.execute_many(_PROBE, timeout=limit)
+            probe = probe_from_replies(self.name, list(replies), self.names)
+            self.failures = 0
+            return probe
+        except Exception as exc:  # any failure means "not reachable", never a crash
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if self.failures == 1:
+                log.info("probe of %s %s:%d failed: %s", self.name, *self.address, self.last_error)
+            self._drop_probe()
+            return Probe(node=self.name, reachable=False)
+
+    async def command(self, *args: Any, limit: float) -> Any:
+        """Run one node action command on the action connection (reconnecting once)."""
+        try:
+            if self._action_conn is None or self._action_conn.is_closed:
+                self._action_conn = await self._open(limit)
+            return await self._action_conn.execute(*args, timeout=limit)
+        except Exception:
+            self._drop_action()
+            raise
+
+    def _drop_probe(self) -> None:
+        if self._probe_conn is not None:
+            self._probe_conn.close()
+            self._probe_conn = None
+
+    def _drop_action(self) -> None:
+        if self._action_conn is not None:
+            self._action_conn.close()
+            self._action_conn = None
+
+    def close(self) -> None:
+        self._drop_probe()
+        self._drop_action()

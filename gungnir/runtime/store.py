@@ -1,0 +1,119 @@
+"""Durable (epoch, vote) per group: the only state that survives a daemon restart.
+
+Why so careful: a vote that is forgotten on restart lets a daemon vote twice in one epoch,
+and an epoch that goes backwards lets a stale leader win again.  So a write is: a temporary
+file in the same directory, ``fsync`` it, ``rename`` it over the old file, ``fsync`` the
+directory.  A reader sees the old record or the new one, never half of one.
+
+A file that exists but cannot be read back (truncated, corrupt, another group's, wrong
+checksum) is a start-up error with the path and the reason, never a silent reset to epoch 0:
+a reset would be exactly the double-vote bug this file exists to prevent.  Only a missing file
+means "first start".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DurableState", "StateStore", "StoreError"]
+
+FORMAT = 1
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class StoreError(RuntimeError):
+    """The state file cannot be read or written; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class DurableState:
+    epoch: int = 0
+    vote: str | None = None
+
+
+def _digest(body: dict[str, object]) -> str:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class StateStore:
+    """The state file of one (daemon, group) pair under ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike[str], daemon: str, group: str) -> None:
+        self.directory = Path(directory)
+        self.daemon = daemon
+        self.group = group
+        self.path = self.directory / f"{_SAFE.sub('_', group)}.state.json"
+
+    def load(self) -> DurableState:
+        """The persisted state; a fresh ``DurableState()`` only if the file does not exist."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return DurableState()
+        except OSError as exc:
+            raise StoreError(f"cannot read state file {self.path}: {exc.strerror}") from exc
+        fix = (
+            "it is corrupt or truncated; restore it from a backup, or delete it only if you "
+            "know this daemon never voted (a deleted vote can be cast twice)"
+        )
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreError(f"state file {self.path} is unreadable ({exc}): {fix}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("body"), dict):
+            raise StoreError(f"state file {self.path} has no body: {fix}")
+        body = doc["body"]
+        if doc.get("sha256") != _digest(body):
+            raise StoreError(f"state file {self.path} fails its checksum: {fix}")
+        if body.get("format") != FORMAT:
+            raise StoreError(f"state file {self.path} has unknown format {body.get('format')!r}")
+        if body.get("group") != self.group or body.get("daemon") != self.daemon:
+            raise StoreError(
+                f"state file {self.path} belongs to daemon {body.get('daemon')!r} group "
+                f"{body.get('group')!r}, not {self.daemon!r} {self.group!r}: check state_dir"
+            )
+        epoch, vote = body.get("epoch"), body.get("vote")
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise StoreError(f"state file {self.path} has a bad epoch {epoch!r}: {fix}")
+        if vote is not None and not isinstance(vote, str):
+            raise StoreError(f"state file {self.path} has a bad vote {vote!r}: {fix}")
+        return DurableState(epoch, vote)
+
+    def save(self, state: DurableState) -> None:
+        """Write, fsync, rename, fsync the directory.  Raises :class:`StoreError`."""
+        body: dict[str, object] = {
+            "format": FORMAT,
+            "daemon": self.daemon,
+            "group": self.group,
+            "epoch": state.epoch,
+            "vote": state.vote,
+        }
+        data = json.dumps({"body": body, "sha256": _digest(body)}, sort_keys=True).encode()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            dfd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StoreError(f"cannot persist state to {self.path}: {exc.strerror}") from exc

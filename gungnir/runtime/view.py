@@ -1,0 +1,195 @@
+"""Read-only renderings of a daemon's state: the Sentinel view and the status snapshot.
+
+Nothing here decides: it maps the core's state (config, node views, peers) to Sentinel's
+records and to the JSON that ``gungnir status`` prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gungnir.core import LEADER, Switchover
+
+from .sentinel import (
+    FailoverRefusedError,
+    PrimaryState,
+    QuorumCheck,
+    ReplicaState,
+    SentinelPeerState,
+    SentinelView,
+)
+
+if TYPE_CHECKING:
+    from .daemon import Daemon, GroupRuntime
+
+__all__ = ["DaemonView", "daemon_id_hex", "status"]
+
+
+def daemon_id_hex(name: str) -> str:
+    """A stable 40-hex id per daemon name (Sentinel's run id shape)."""
+    return hashlib.sha1(name.encode()).hexdigest()
+
+
+def _ms(age: float) -> int:
+    return max(0, int(age * 1000))
+
+
+class DaemonView(SentinelView):
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+
+    def my_id(self) -> str:
+        return daemon_id_hex(self.d.config.id)
+
+    def group_names(self) -> Sequence[str]:
+        return sorted(self.d.groups)
+
+    def primary(self, group: str) -> PrimaryState | None:
+        g = self.d.groups.get(group)
+        if g is None:
+            return None
+        st = g.state
+        s = st.settings
+        name = st.config.primary
+        host, port = g.cfg.nodes.get(name, ("?", 0)) if name else ("?", 0)
+        view = st.view(name) if name else None
+        now = self.d.clock()
+        flags = set()
+        if name and name in st.sdown:
+            flags.add("s_down")
+        if st.odown:
+            flags.add("o_down")
+        if st.role == LEADER and st.failover is not None:
+            flags.add("failover_in_progress")
+        return PrimaryState(
+            group=group,
+            host=host,
+            port=port,
+            run_id=view.run_id if view else "",
+            flags=frozenset(flags),
+            last_ok_ping_reply_ms=_ms(now - view.last_ok) if view else 0,
+            down_after_ms=_ms(s.down_after),
+            config_epoch=st.config.epoch,
+            quorum=s.quorum,
+            failover_timeout_ms=_ms(s.failover_timeout),
+            parallel_syncs=s.parallel_syncs,
+            failover_state=st.failover.stage if st.failover else None,
+        )
+
+    def replicas(self, group: str) -> Sequence[ReplicaState]:
+        g = self.d.groups.get(group)
+        if g is None:
+            return []
+        st = g.state
+        now = self.d.clock()
+        out = []
+        for v in st.nodes:
+            if v.node == st.config.primary:
+                continue
+            host, port = g.cfg.nodes[v.node]
+            mhost, mport = g.cfg.nodes.get(v.master or "", (None, 0))
+            flags = {"s_down"} if v.node in st.sdown else set()
+            if not v.reachable:
+                flags.add("disconnected")
+            out.append(
+                ReplicaState(
+                    host=host,
+                    port=port,
+                    run_id=v.run_id,
+                    flags=frozenset(flags),
+                    last_ok_ping_reply_ms=_ms(now - v.last_ok),
+                    down_after_ms=_ms(st.settings.down_after),
+                    master_link_ok=v.link_up,
+                    master_host=mhost,
+                    master_port=mport,
+                    priority=v.priority,
+                    repl_offset=v.offset,
+                    role_reported="slave" if v.role == "replica" else "master",
+                )
+            )
+        return out
+
+    def sentinels(self, group: str) -> Sequence[SentinelPeerState]:
+        g = self.d.groups.get(group)
+        if g is None:
+            return []
+        out = []
+        for name, up, _ in g.state.peers:
+            host, port = self.d.config.peers[name]
+            out.append(
+                SentinelPeerState(
+                    host=host,
+                    port=port,
+                    run_id=daemon_id_hex(name),
+                    flags=frozenset() if up else frozenset({"s_down", "disconnected"}),
+                )
+            )
+        return out
+
+    def failover(self, group: str) -> Awaitable[None] | None:
+        g = self.d.groups.get(group)
+        if g is None:
+            raise FailoverRefusedError("ERR", "No such master with that name")
+        if not g.state.is_voter:
+            raise FailoverRefusedError("NOTVOTER", "this daemon is an observer")
+        self.d.submit(group, Switchover())
+        return None
+
+    def quorum_check(self, group: str) -> QuorumCheck:
+        g = self.d.groups[group]
+        voters = g.settings.voters
+        up = sum(1 for n, ok, _ in g.state.peers if ok and n in voters)
+        up += 1 if g.state.is_voter else 0
+        return QuorumCheck(usable=up, quorum=g.settings.quorum, voters=len(voters))
+
+
+def group_status(d: Daemon, g: GroupRuntime) -> dict[str, Any]:
+    st = g.state
+    now = d.clock()
+    return {
+        "group": st.settings.group,
+        "primary": st.config.primary,
+        "primary_address": "{}:{}".format(*g.cfg.nodes[st.config.primary])
+        if st.config.primary
+        else None,
+        "config_epoch": st.config.epoch,
+        "epoch": st.epoch,
+        "vote": st.vote,
+        "role": st.role,
+        "odown": st.odown,
+        "sdown": sorted(st.sdown),
+        "failover": st.failover.stage if st.failover else None,
+        "healthy": bool(st.config.primary) and not st.odown and not st.sdown,
+        "nodes": [
+            {
+                "node": v.node,
+                "address": "{}:{}".format(*g.cfg.nodes[v.node]),
+                "reachable": v.reachable,
+                "role": v.role if v.seen else None,
+                "master": v.master,
+                "link_up": v.link_up,
+                "offset": v.offset,
+                "accepts_writes": v.accepts_writes,
+                "last_ok_age": round(now - v.last_ok, 3),
+            }
+            for v in st.nodes
+        ],
+        "peers": {name: up for name, up, _ in st.peers},
+    }
+
+
+def status(d: Daemon) -> dict[str, Any]:
+    """The snapshot ``gungnir status`` shows."""
+    return {
+        "daemon": d.config.id,
+        "uptime": round(time.monotonic() - d.started_at, 3),
+        "peers": {
+            name: {"up": link.up, "sent": link.sent, "dropped": link.dropped}
+            for name, link in sorted(d.links.items())
+        },
+        "refused_peers": d.hub.refused,
+        "groups": [group_status(d, g) for _, g in sorted(d.groups.items())],
+    }

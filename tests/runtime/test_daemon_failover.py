@@ -1,0 +1,73 @@
+"""Three in-process daemons against real valkey-server processes on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import pytest
+
+from gungnir.local import start_group
+from gungnir.runtime.cluster import InProcessCluster, cluster_docs
+
+from .support import check_decision_logs, master_port, nodes_of, until
+
+pytestmark = pytest.mark.slow
+
+
+def by_name(group, name):
+    return next(n for n in group.nodes if n.name == name)
+
+
+async def _bootstrapped(c: InProcessCluster, primary: str = "node-0") -> None:
+    await until(lambda: c.primaries() == {primary}, 10, f"every daemon to see {primary}")
+    await until(
+        lambda: all(
+            all(ok for _, ok, _ in next(iter(d.groups.values())).state.peers)
+            for d in c.daemons.values()
+        ),
+        10,
+        "every peer link up",
+    )
+
+
+def test_sigkill_primary_fails_over_and_old_primary_rejoins(tmp_path):
+    async def main():
+        with start_group(replicas=2) as g:
+            docs = cluster_docs(nodes_of(g), tmp_path)
+            async with InProcessCluster(docs) as c:
+                await _bootstrapped(c)
+                g.primary.kill(signal.SIGKILL)
+                await until(
+                    lambda: len(c.primaries()) == 1 and c.primaries() != {"node-0"},
+                    15,
+                    "one new primary agreed by all daemons",
+                )
+                (new,) = c.primaries()
+                new_node = by_name(g, new)
+                assert new_node.info()["role"] == "master"
+                others = [n for n in g.replicas if n.name != new]
+                await until(
+                    lambda: all(master_port(n) == new_node.port for n in others),
+                    10,
+                    "the other replica to follow the new primary",
+                )
+                g.primary.start()  # back, empty, on the same port, claiming to be primary
+                await until(
+                    lambda: master_port(g.primary) == new_node.port,
+                    15,
+                    "the old primary to rejoin as a replica",
+                )
+                assert new_node.info()["role"] == "master"
+                assert c.primaries() == {new}
+
+        for d in ("d1", "d2", "d3"):
+            lines = (tmp_path / d / "decisions.jsonl").read_text().splitlines()
+            kinds = [json.loads(x)["kind"] for x in lines]
+            assert kinds[0] == "header"
+        report = check_decision_logs(tmp_path)
+        assert report.ok, report.summary()
+        assert report.leaders >= 1 and report.configs >= 1
+
+    asyncio.run(main())
