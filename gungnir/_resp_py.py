@@ -146,7 +146,12 @@ class PyReader:
             raise ValueError(f"offset + length ({offset} + {length}) exceeds {size} bytes")
         buf = self._buf
         pos = self._pos
-        if pos:  # drop consumed bytes; a bytearray drops a prefix in O(1)
+        if pos and pos == len(buf):  # all consumed: start afresh, releasing a big buffer
+            self._buf = buf = bytearray()
+            self._base += pos
+            self._scan = 0
+            self._pos = 0
+        elif pos:  # drop consumed bytes; a bytearray drops a prefix in O(1)
             del buf[:pos]
             self._base += pos
             self._scan = max(self._scan - pos, 0)

@@ -1,0 +1,232 @@
+"""RESP codec benchmarks: Gungnir against every peer, in the same run, 64 KiB feeds.
+
+Each benchmark group is one reply shape; each row is one implementation parsing the whole
+payload fed in 64 KiB chunks (what a socket read of that size gives), draining replies
+after every feed. The work is checked (reply count and a spot value) so a broken parser
+cannot win. Print ratios with ``bench/report.py`` (see its docstring for the command).
+
+Peers: hiredis and libvalkey (C readers), coredis's mypyc-compiled ``coredis.parser``,
+redis-py's pure-Python RESP3 parser (driven through a fake socket, as it pulls data
+itself), and our own pure twin. Encoders: ``hiredis.pack_command``,
+``libvalkey.pack_command`` and redis-py's ``PythonRespSerializer``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gungnir import _resp_py, resp
+
+try:
+    from gungnir import _resp as cy
+except ImportError:  # pragma: no cover - benches need the extension
+    cy = None
+
+import hiredis
+import libvalkey
+
+CHUNK = 65536
+_MISSING = object()
+
+
+# -- payloads ------------------------------------------------------------------------------
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _mixed_record(i: int) -> bytes:
+    tags = b"".join(_bulk(b"tag-%d" % ((i + k) % 50)) for k in range(3))
+    return (
+        b"%7\r\n"
+        + _bulk(b"id")
+        + b":%d\r\n" % (i * 31)
+        + _bulk(b"name")
+        + _bulk(b"user-%06d" % i)
+        + _bulk(b"score")
+        + b",%d.25\r\n" % i
+        + _bulk(b"tags")
+        + b"~3\r\n"
+        + tags
+        + _bulk(b"active")
+        + (b"#t\r\n" if i % 2 else b"#f\r\n")
+        + _bulk(b"meta")
+        + b"_\r\n"
+        + _bulk(b"pos")
+        + b"*2\r\n:%d\r\n" % i
+        + _bulk(b"x" * 20)
+    )
+
+
+SHAPES: dict[str, tuple[bytes, int]] = {
+    "ok-10k": (b"+OK\r\n" * 10_000, 10_000),
+    "int-10k": (b"".join(b":%d\r\n" % (i * 7919) for i in range(10_000)), 10_000),
+    "bulk100-10k": (b"".join(_bulk(b"%0100d" % i) for i in range(10_000)), 10_000),
+    "array-100k-bulk10": (
+        b"*100000\r\n" + b"".join(_bulk(b"%010d" % i) for i in range(100_000)),
+        1,
+    ),
+    "map-10k": (
+        b"%10000\r\n"
+        + b"".join(_bulk(b"field:%06d" % i) + _bulk(b"value:%06d" % i) for i in range(10_000)),
+        1,
+    ),
+    "bulk-10MB": (_bulk(os.urandom(10 * 1024 * 1024)), 1),
+    "mixed-nested": (b"*1000\r\n" + b"".join(_mixed_record(i) for i in range(1000)), 1),
+}
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+# -- drivers: one function per implementation, each parses all chunks -------------------
+
+
+def _drive_reader(make: Callable[[], Any], sentinel: Any) -> Callable[[list[bytes]], list[Any]]:
+    def run(chunks: list[bytes]) -> list[Any]:
+        reader = make()
+        out: list[Any] = []
+        append = out.append
+        for chunk in chunks:
+            reader.feed(chunk)
+            while (reply := reader.gets()) is not sentinel:
+                append(reply)
+        return out
+
+    return run
+
+
+def _drive_coredis(chunks: list[bytes]) -> list[Any]:
+    from coredis.parser import NOT_ENOUGH_DATA, Parser
+
+    parser = Parser()
+    out: list[Any] = []
+    for chunk in chunks:
+        parser.feed(chunk)
+        while (reply := parser.parse()) is not NOT_ENOUGH_DATA:
+            out.append(reply[1])  # coredis returns (type marker, value)
+    return out
+
+
+class _FakeSocket:
+    """Hands out the payload in recv()-sized pieces; redis-py's parser pulls from it."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+        self._i = 0
+
+    def recv(self, size: int) -> bytes:
+        chunk = self._chunks[self._i]
+        self._i += 1
+        return chunk
+
+    def settimeout(self, timeout: float | None) -> None:
+        pass
+
+    def exhausted(self) -> bool:
+        return self._i >= len(self._chunks)
+
+
+class _FakeConnection:
+    def __init__(self, sock: _FakeSocket) -> None:
+        self._sock = sock
+        self.socket_timeout = None
+        self.encoder = None
+
+
+def _drive_redispy(chunks: list[bytes]) -> list[Any]:
+    from redis._parsers.resp3 import _RESP3Parser
+
+    sock = _FakeSocket(chunks)
+    parser = _RESP3Parser(socket_read_size=CHUNK)
+    parser.on_connect(_FakeConnection(sock))
+    out: list[Any] = []
+    while not (sock.exhausted() and parser._buffer.unread_bytes() == 0):
+        out.append(parser.read_response(disable_decoding=True))
+    return out
+
+
+READERS: dict[str, Callable[[list[bytes]], list[Any]]] = {
+    "gungnir": _drive_reader(cy.Reader, resp.NEED_DATA) if cy else None,  # type: ignore[dict-item]
+    "gungnir-pure": _drive_reader(_resp_py.PyReader, resp.NEED_DATA),
+    "hiredis": _drive_reader(lambda: hiredis.Reader(notEnoughData=_MISSING), _MISSING),
+    "libvalkey": _drive_reader(lambda: libvalkey.Reader(notEnoughData=_MISSING), _MISSING),
+    "coredis": _drive_coredis,
+    "redis-py": _drive_redispy,
+}
+# The pure-Python parsers take minutes on the biggest shapes at full rounds; they are
+# still measured on every shape, with fewer rounds (pytest-benchmark adapts).
+
+
+@pytest.mark.parametrize("impl", list(READERS))
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_parse(benchmark: Any, shape: str, impl: str) -> None:
+    if READERS[impl] is None:
+        pytest.skip("gungnir._resp is not built")
+    payload, count = SHAPES[shape]
+    chunks = _chunks(payload)
+    benchmark.group = f"parse {shape}"
+    benchmark.extra_info["impl"] = impl
+    result = benchmark(READERS[impl], chunks)
+    assert len(result) == count
+    if shape == "map-10k":
+        assert result[0][b"field:000123"] == b"value:000123"
+    elif shape == "array-100k-bulk10":
+        assert result[0][99_999] == b"0000099999"
+    elif shape == "bulk-10MB":
+        assert result[0] == payload[payload.index(b"\r\n") + 2 : -2]
+    elif shape == "int-10k":
+        assert result[-1] == 9999 * 7919
+
+
+# -- encoder -------------------------------------------------------------------------------
+
+COMMANDS: list[tuple[Any, ...]] = [
+    ("SET", f"key:{i}", b"v" * 16)
+    if i % 3 == 0
+    else ("HSET", f"hash:{i % 100}", "field", i)
+    if i % 3 == 1
+    else ("GET", f"key:{i}")
+    for i in range(10_000)
+]
+
+
+def _redispy_packer() -> Callable[..., Any]:
+    from redis._parsers.encoders import Encoder
+    from redis.connection import PythonRespSerializer
+
+    return PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode).pack
+
+
+REDISPY_PACK = _redispy_packer()
+
+ENCODERS: dict[str, Callable[[list[tuple[Any, ...]]], Any]] = {
+    "gungnir": (lambda cmds, p=cy.pack_command: [p(*c) for c in cmds]) if cy else None,  # type: ignore[dict-item]
+    "gungnir-batch": (lambda cmds, p=cy.pack_commands: p(cmds)) if cy else None,  # type: ignore[dict-item]
+    "gungnir-pure": lambda cmds, p=_resp_py.pack_command: [p(*c) for c in cmds],
+    "hiredis": lambda cmds, p=hiredis.pack_command: [p(c) for c in cmds],
+    "libvalkey": lambda cmds, p=libvalkey.pack_command: [p(c) for c in cmds],
+    "redis-py": lambda cmds, p=REDISPY_PACK: [p(*c) for c in cmds],
+}
+
+
+@pytest.mark.parametrize("impl", list(ENCODERS))
+def test_pack_commands(benchmark: Any, impl: str) -> None:
+    if ENCODERS[impl] is None:
+        pytest.skip("gungnir._resp is not built")
+    benchmark.group = "encode 10k commands"
+    benchmark.extra_info["impl"] = impl
+    result = benchmark(ENCODERS[impl], COMMANDS)
+    expected = resp.py_pack_commands(COMMANDS)
+    if isinstance(result, bytes):
+        assert result == expected
+    else:
+        assert len(result) == len(COMMANDS)
+        flat = b"".join(b"".join(r) if isinstance(r, list) else r for r in result)
+        assert flat == expected

@@ -1,0 +1,229 @@
+"""Differential tests: the Cython reader against its pure twin, and against hiredis.
+
+The pure twin is the oracle: on *any* byte string (valid or not) the extension must give
+the same replies, then the same outcome -- the same ProtocolError (message and byte offset)
+or NEED_DATA with the same number of unparsed bytes -- however the input is chunked.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from resp_support import strict_equal
+from test_resp_hypothesis import random_chunks
+
+from gungnir import resp
+from gungnir.resp import NEED_DATA, ProtocolError
+
+cy = pytest.importorskip("gungnir._resp", reason="gungnir._resp not built")
+
+TOKENS = [
+    b"*",
+    b"$",
+    b"%",
+    b"~",
+    b">",
+    b"|",
+    b"!",
+    b"=",
+    b";",
+    b".",
+    b"+",
+    b"-",
+    b":",
+    b",",
+    b"(",
+    b"#",
+    b"_",
+    b"\r\n",
+    b"\r\n",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"0",
+    b"1",
+    b"2",
+    b"3",
+    b"-1",
+    b"?",
+    b"10",
+    b"4",
+    b"txt:",
+    b"OK",
+    b"t",
+    b"f",
+    b"inf",
+    b"nan",
+    b"e",
+    b"1.5",
+    b"ERR x",
+    b"\xff",
+    b"9223372036854775808",
+    b"MOVED 1 h:1",
+    b" ",
+    b"abc",
+]
+garbage = st.lists(st.sampled_from(TOKENS), max_size=40).map(b"".join) | st.binary(max_size=40)
+
+
+def outcome(factory: Any, chunks: list[bytes], **kwargs: Any) -> tuple[list[Any], Any]:
+    """(replies, final state): the error raised, or ("need", buffered bytes)."""
+    reader = factory(**kwargs)
+    replies: list[Any] = []
+    for chunk in chunks:
+        reader.feed(chunk)
+        while True:
+            try:
+                reply = reader.gets()
+            except ProtocolError as exc:
+                # Poisoned: the same error again, even after more data.
+                reader.feed(b"+OK\r\n")
+                with pytest.raises(ProtocolError) as again:
+                    reader.gets()
+                assert again.value == exc
+                return replies, ("protocol", exc.message, exc.offset)
+            except UnicodeDecodeError as exc:
+                replies.append(("decode-error", exc.reason))
+                continue
+            if reply is NEED_DATA:
+                break
+            replies.append((reply, reader.attributes))
+    return replies, ("need", reader.buffered())
+
+
+def assert_same(a: tuple[list[Any], Any], b: tuple[list[Any], Any]) -> None:
+    assert a[1] == b[1]
+    assert len(a[0]) == len(b[0])
+    for x, y in zip(a[0], b[0], strict=True):
+        assert strict_equal(x, y), (x, y)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=garbage, seed=st.integers(0, 2**32))
+def test_agree_on_arbitrary_bytes(data: bytes, seed: int) -> None:
+    rng = random.Random(seed)
+    whole = outcome(resp.PyReader, [data])
+    assert_same(whole, outcome(cy.Reader, [data]))
+    # Chunking never changes the result of either reader.
+    chunks = random_chunks(data, rng)
+    assert_same(whole, outcome(resp.PyReader, chunks))
+    assert_same(whole, outcome(cy.Reader, chunks))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=garbage, encoding=st.sampled_from(["utf-8", "latin-1", "ascii"]))
+def test_agree_with_encoding_and_limits(data: bytes, encoding: str) -> None:
+    kwargs = {"encoding": encoding, "max_depth": 3, "max_bulk_len": 5, "max_elements": 3}
+    assert_same(outcome(resp.PyReader, [data], **kwargs), outcome(cy.Reader, [data], **kwargs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=garbage)
+def test_agree_with_push_handler(data: bytes) -> None:
+    seen_py: list[Any] = []
+    seen_cy: list[Any] = []
+    a = outcome(resp.PyReader, [data], push_handler=seen_py.append)
+    b = outcome(cy.Reader, [data], push_handler=seen_cy.append)
+    assert_same(a, b)
+    assert len(seen_py) == len(seen_cy)
+    assert all(strict_equal(x, y) for x, y in zip(seen_py, seen_cy, strict=True))
+
+
+def test_every_split_of_a_mixed_stream_agrees() -> None:
+    data = (
+        b"*3\r\n$3\r\nabc\r\n%1\r\n+k\r\n~1\r\n:1\r\n|1\r\n+a\r\n:2\r\n,1e3\r\n"
+        b">2\r\n+p\r\n_\r\n$?\r\n;1\r\nx\r\n;0\r\n*?\r\n#t\r\n.\r\n=6\r\ntxt:hi\r\n"
+        b"!5\r\nERR a\r\n(99999999999999999999\r\n:x\r\n"
+    )
+    whole = outcome(resp.PyReader, [data])
+    assert whole[1] == ("protocol", "invalid integer", len(data) - 4)
+    for i in range(len(data) + 1):
+        assert_same(whole, outcome(cy.Reader, [data[:i], data[i:]]))
+
+
+# -- against hiredis, on the subset it supports -------------------------------------------
+
+hiredis = pytest.importorskip("hiredis")
+
+h_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.binary(max_size=30),
+    st.text(max_size=20).map(
+        lambda s: resp.error_from_message("ERR " + s.replace("\r", "").replace("\n", ""))
+    ),
+)
+h_keys = st.one_of(st.integers(-1000, 1000), st.binary(max_size=10))
+h_values = st.recursive(
+    h_leaves,
+    lambda c: st.one_of(
+        st.lists(c, max_size=5),
+        st.dictionaries(h_keys, c, max_size=4),
+        st.sets(h_keys, max_size=4),
+        st.lists(c, max_size=3).map(resp.Push),
+    ),
+    max_leaves=20,
+)
+_MISSING = object()
+
+
+def normalise(value: Any) -> Any:
+    """Map both libraries' results to one shape.
+
+    hiredis returns sets and pushes as lists and errors as its own ReplyError; we return
+    set/Push and our ReplyError subclasses. Compare: sets as frozensets, pushes as lists,
+    errors as ("error", message); floats compared exactly, NaN by isnan.
+    """
+    if isinstance(value, BaseException):
+        return ("error", str(value))
+    if isinstance(value, (set, frozenset)):
+        return frozenset(normalise(v) for v in value)
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    if isinstance(value, dict):
+        return {normalise(k): normalise(v) for k, v in value.items()}
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return value
+
+
+def _hiredis_parse(wire: bytes) -> list[Any]:
+    reader = hiredis.Reader(notEnoughData=_MISSING)
+    reader.feed(wire)
+    out = []
+    while (r := reader.gets()) is not _MISSING:
+        out.append(r)
+    return out
+
+
+def _set_members_as_set(value: Any, like: Any) -> Any:
+    """Where ours returned a set, turn hiredis's list at the same place into a set."""
+    if isinstance(like, (set, frozenset)) and isinstance(value, list):
+        return {v for v in value}
+    if isinstance(like, list) and isinstance(value, list):
+        return [_set_members_as_set(v, w) for v, w in zip(value, like, strict=True)]
+    if isinstance(like, dict) and isinstance(value, dict):
+        return {k: _set_members_as_set(value[k], like[k]) for k in value}
+    return value
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=h_values)
+def test_agree_with_hiredis(value: Any) -> None:
+    wire = resp.encode(value) + resp.encode(value, protocol=2)
+    theirs = _hiredis_parse(wire)
+    for factory in (resp.PyReader, cy.Reader):
+        reader = factory()
+        reader.feed(wire)
+        ours = [reader.gets(), reader.gets()]
+        assert reader.gets() is NEED_DATA
+        assert len(theirs) == 2
+        for a, b in zip(ours, theirs, strict=True):
+            assert normalise(a) == normalise(_set_members_as_set(b, a))
