@@ -233,7 +233,7 @@ class KubeBackend:
         """Point the group's primary Service at ``primary_pod`` for ``epoch`` (None: no
         endpoint, e.g. between fencing and promotion). Raises typed errors."""
         st = self.state[group]
-        return await publish_routing(
+        res = await publish_routing(
             self.api,
             group=group,
             service=st.settings["primary_service"],
@@ -242,6 +242,10 @@ class KubeBackend:
             leader=leader,
             port=st.settings["port"],
         )
+        known = self.publisher.published.get(group)
+        if known is None or known.epoch <= res.epoch:
+            self.publisher.published[group] = res
+        return res
 
     def submit_routing(self, group: str, epoch: int, primary_pod: str | None, leader: str) -> None:
         """Fire-and-forget :meth:`publish_routing`; the newest epoch wins; retried until the

@@ -134,8 +134,12 @@ class Kubelet:
 
     def daemons(self, nodes: list[str]) -> None:
         for node in nodes:
-            self.run_pod(f"gungnir-{node}", {"app.kubernetes.io/name": "gungnir"},
-                         f"10.1.0.{len(node)}", node)  # fmt: skip
+            self.run_pod(
+                f"gungnir-{node}",
+                {"app.kubernetes.io/name": "gungnir"},
+                f"10.1.0.{len(node)}",
+                node,
+            )
 
 
 def install_crd(kc: client.ApiClient) -> None:

@@ -282,9 +282,15 @@ def test_crd_status_subresource_and_schema(kc: client.ApiClient) -> None:
     co = client.CustomObjectsApi(kc)
     args = ("example.io", "v1", NS, "widgets")
     w = co.create_namespaced_custom_object(
-        *args, {"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"},
-                "spec": {"size": 2}, "status": {"phase": "ignored"}}
-    )  # fmt: skip
+        *args,
+        {
+            "apiVersion": "example.io/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"size": 2},
+            "status": {"phase": "ignored"},
+        },
+    )
     assert w["status"] == {} and w["metadata"]["generation"] == 1
     # status through the main resource is ignored; spec through /status is ignored
     w["spec"]["size"] = 3
@@ -306,9 +312,14 @@ def test_crd_status_subresource_and_schema(kc: client.ApiClient) -> None:
     # Schema violations: 422 with the offending field named.
     with pytest.raises(client.ApiException) as e:
         co.create_namespaced_custom_object(
-            *args, {"apiVersion": "example.io/v1", "kind": "Widget",
-                    "metadata": {"name": "bad"}, "spec": {"size": 0}}
-        )  # fmt: skip
+            *args,
+            {
+                "apiVersion": "example.io/v1",
+                "kind": "Widget",
+                "metadata": {"name": "bad"},
+                "spec": {"size": 0},
+            },
+        )
     assert e.value.status == 422 and "spec.size" in e.value.body
     with pytest.raises(client.ApiException) as e:
         co.list_namespaced_custom_object("example.io", "v1", NS, "gadgets")

@@ -45,8 +45,11 @@ def test_failovers_move_endpoints_in_one_update_and_never_name_two_pods(
     disc = client.DiscoveryV1Api(kc)
     pods = [_pod(f"cache-{i}", f"10.0.0.{10 + i}") for i in range(3)]
     k = fast_api(api.url)
-    first = run(publish_routing(k, group="cache", service=SERVICE, epoch=1, primary=pods[0],
-                                leader="gungnir-n1"))  # fmt: skip
+    first = run(
+        publish_routing(
+            k, group="cache", service=SERVICE, epoch=1, primary=pods[0], leader="gungnir-n1"
+        )
+    )
     start = first.resource_version
     seen: list[dict] = []
     stop = threading.Event()
@@ -71,10 +74,25 @@ def test_failovers_move_endpoints_in_one_update_and_never_name_two_pods(
     for i in range(1, 13):  # 12 failovers: fence (no endpoint), then promote, each epoch
         epoch += 1
         new = pods[i % 3]
-        steps.append(run(publish_routing(k, group="cache", service=SERVICE, epoch=epoch,
-                                         primary=None, leader="gungnir-n2")))  # fmt: skip
-        steps.append(run(publish_routing(k, group="cache", service=SERVICE, epoch=epoch,
-                                         primary=new, leader="gungnir-n2")))  # fmt: skip
+        steps.append(
+            run(
+                publish_routing(
+                    k,
+                    group="cache",
+                    service=SERVICE,
+                    epoch=epoch,
+                    primary=None,
+                    leader="gungnir-n2",
+                )
+            )
+        )
+        steps.append(
+            run(
+                publish_routing(
+                    k, group="cache", service=SERVICE, epoch=epoch, primary=new, leader="gungnir-n2"
+                )
+            )
+        )
     final_rv = steps[-1].resource_version
 
     def caught_up() -> bool:
@@ -121,20 +139,36 @@ def test_racing_leaders_with_stale_versions(api: ApiServer, order: str) -> None:
     async def race() -> list[object]:
         # Hold both PUTs until both GETs are done, so both write with the same version.
         with api.fault(method="PUT", path="endpointslices", delay=0.3, times=2):
-            r1 = asyncio.create_task(publish_routing(
-                a, group="cache", service=SERVICE, epoch=first[0], primary=first[1],
-                leader="a"))  # fmt: skip
+            r1 = asyncio.create_task(
+                publish_routing(
+                    a, group="cache", service=SERVICE, epoch=first[0], primary=first[1], leader="a"
+                )
+            )
             await asyncio.sleep(0.05)
-            r2 = asyncio.create_task(publish_routing(
-                b, group="cache", service=SERVICE, epoch=second[0], primary=second[1],
-                leader="b"))  # fmt: skip
+            r2 = asyncio.create_task(
+                publish_routing(
+                    b,
+                    group="cache",
+                    service=SERVICE,
+                    epoch=second[0],
+                    primary=second[1],
+                    leader="b",
+                )
+            )
             return await asyncio.gather(r1, r2, return_exceptions=True)
 
     results = run(race())
     conflicts = [r for r in api.requests if r.method == "PUT" and r.status == 409]
     assert len(conflicts) == 1  # exactly one write lost the race at the API
-    slice_ = run(a.call("get", "endpointslices", a.discovery.read_namespaced_endpoint_slice,
-                        slice_name(SERVICE), NS))  # fmt: skip
+    slice_ = run(
+        a.call(
+            "get",
+            "endpointslices",
+            a.discovery.read_namespaced_endpoint_slice,
+            slice_name(SERVICE),
+            NS,
+        )
+    )
     assert slice_["metadata"]["annotations"]["gungnir.io/epoch"] == "5"
     assert _endpoints(slice_) == ["10.0.0.12"]
     stale = [r for r in results if isinstance(r, StaleEpoch)]
@@ -152,12 +186,24 @@ def test_same_epoch_two_primaries_exactly_one_wins(api: ApiServer) -> None:
     async def race() -> list[object]:
         with api.fault(method="POST", path="endpointslices", delay=0.3, times=2):
             return await asyncio.gather(
-                publish_routing(a, group="cache", service=SERVICE, epoch=9,
-                                primary=_pod("cache-0", "10.0.0.10"), leader="a"),
-                publish_routing(b, group="cache", service=SERVICE, epoch=9,
-                                primary=_pod("cache-1", "10.0.0.11"), leader="b"),
+                publish_routing(
+                    a,
+                    group="cache",
+                    service=SERVICE,
+                    epoch=9,
+                    primary=_pod("cache-0", "10.0.0.10"),
+                    leader="a",
+                ),
+                publish_routing(
+                    b,
+                    group="cache",
+                    service=SERVICE,
+                    epoch=9,
+                    primary=_pod("cache-1", "10.0.0.11"),
+                    leader="b",
+                ),
                 return_exceptions=True,
-            )  # fmt: skip
+            )
 
     results = run(race())
     wins = [r for r in results if not isinstance(r, Exception)]
@@ -170,19 +216,34 @@ def test_same_epoch_two_primaries_exactly_one_wins(api: ApiServer) -> None:
 
 def test_stale_leader_is_refused_and_same_epoch_new_ip_is_accepted(api: ApiServer) -> None:
     k = fast_api(api.url)
-    run(publish_routing(k, group="g", service=SERVICE, epoch=5, primary=_pod("a", "10.0.0.1"),
-                        leader="l"))  # fmt: skip
+    run(
+        publish_routing(
+            k, group="g", service=SERVICE, epoch=5, primary=_pod("a", "10.0.0.1"), leader="l"
+        )
+    )
     with pytest.raises(StaleEpoch):
-        run(publish_routing(k, group="g", service=SERVICE, epoch=4,
-                            primary=_pod("b", "10.0.0.2"), leader="old"))  # fmt: skip
+        run(
+            publish_routing(
+                k, group="g", service=SERVICE, epoch=4, primary=_pod("b", "10.0.0.2"), leader="old"
+            )
+        )
     with pytest.raises(ConflictingConfig):
-        run(publish_routing(k, group="g", service=SERVICE, epoch=5,
-                            primary=_pod("b", "10.0.0.2"), leader="l"))  # fmt: skip
-    same = run(publish_routing(k, group="g", service=SERVICE, epoch=5,
-                               primary=_pod("a", "10.0.0.1"), leader="l"))  # fmt: skip
+        run(
+            publish_routing(
+                k, group="g", service=SERVICE, epoch=5, primary=_pod("b", "10.0.0.2"), leader="l"
+            )
+        )
+    same = run(
+        publish_routing(
+            k, group="g", service=SERVICE, epoch=5, primary=_pod("a", "10.0.0.1"), leader="l"
+        )
+    )
     assert not same.written  # nothing to change: no write at all
-    moved = run(publish_routing(k, group="g", service=SERVICE, epoch=5,
-                                primary=_pod("a", "10.0.0.9"), leader="l"))  # fmt: skip
+    moved = run(
+        publish_routing(
+            k, group="g", service=SERVICE, epoch=5, primary=_pod("a", "10.0.0.9"), leader="l"
+        )
+    )
     assert moved.written and moved.address == "10.0.0.9"  # the primary restarted: follow it
     k.close()
 
@@ -219,8 +280,9 @@ def test_api_down_fails_fast_and_routing_converges_when_it_returns(
 def test_publisher_drops_stale_decisions(api: ApiServer) -> None:
     async def scenario() -> None:
         k = fast_api(api.url)
-        await publish_routing(k, group="g", service=SERVICE, epoch=7,
-                              primary=_pod("a", "10.0.0.1"), leader="new")  # fmt: skip
+        await publish_routing(
+            k, group="g", service=SERVICE, epoch=7, primary=_pod("a", "10.0.0.1"), leader="new"
+        )
         pub = RoutingPublisher(k, {"g": SERVICE})
         task = asyncio.create_task(pub.run())
         pub.submit("g", 6, _pod("b", "10.0.0.2"), "old")
