@@ -1,0 +1,240 @@
+"""Fault campaigns: lists of scenarios, and the command that runs them.
+
+    sudo python -m gungnir.faults.campaign --campaign ci      # 5 scenarios, ~3.5 minutes
+    sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~20 minutes
+    sudo python -m gungnir.faults.campaign --only isolate --results fault-results/
+
+Each scenario prints progress lines (which scenario, which phase, how far, how many writes
+acknowledged so far) and writes ``<results>/<sut>-<scenario>/{history.json,report.md}``; the
+campaign writes ``summary.md`` and ``summary.json`` beside them and prints the table.
+
+The exit status is 0 when every scenario ran, 1 when one could not run (a harness error), and
+— with ``--expect-safe`` — 2 when any scenario lost an acknowledged write or had a two-writer
+interval (the acceptance test for Gungnir's consistency policy; Sentinel fails it by design).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gungnir.faults import nemesis as nm
+from gungnir.faults.net import sweep_leftovers, unavailable_reason
+from gungnir.faults.report import campaign_markdown
+from gungnir.faults.runner import Scenario, run_scenario
+from gungnir.faults.sentinel import SentinelSUT
+from gungnir.faults.sut import GungnirSUT, SystemUnderTest
+from gungnir.faults.workload import WorkloadConfig
+
+__all__ = ["CAMPAIGNS", "main", "scenarios"]
+
+MIN_REPLICAS = {"min_replicas_to_write": 1, "min_replicas_max_lag": 10}
+
+
+def _ci() -> list[Scenario]:
+    return [
+        Scenario(
+            "isolate-primary-15s",
+            lambda t: nm.Isolate(t),
+            fault_s=15,
+            description="The primary's machine (node and co-located daemon) is cut from every "
+            "other machine for 15 s; clients can still reach it.",
+        ),
+        Scenario(
+            "isolate-primary-15s-minreplicas",
+            lambda t: nm.Isolate(t),
+            fault_s=15,
+            sut_options=MIN_REPLICAS,
+            description="As isolate-primary-15s, with min-replicas-to-write 1 and "
+            "min-replicas-max-lag 10 on every node.",
+        ),
+        Scenario(
+            "isolate-primary-15s-churn",
+            lambda t: nm.Isolate(t),
+            fault_s=15,
+            workload=WorkloadConfig(reconnect_s=5.0),
+            description="As isolate-primary-15s, but every client drops its connection every "
+            "5 s and asks the Sentinels again (pool churn, new application processes).",
+        ),
+        Scenario(
+            "kill-primary-15s",
+            lambda t: nm.Kill(t, "primary"),
+            fault_s=15,
+            description="kill -9 of the primary; it restarts (empty, no persistence) after 15 s.",
+        ),
+        Scenario(
+            "pause-primary-15s",
+            lambda t: nm.Pause(t, "primary"),
+            fault_s=15,
+            description="SIGSTOP of the primary for 15 s, then SIGCONT.",
+        ),
+    ]
+
+
+def _full() -> list[Scenario]:
+    wait = WorkloadConfig(wait=(1, 500))
+    out = _ci()
+    out += [
+        Scenario("isolate-primary-30s", lambda t: nm.Isolate(t), fault_s=30),
+        Scenario(
+            "isolate-primary-30s-minreplicas",
+            lambda t: nm.Isolate(t),
+            fault_s=30,
+            sut_options=MIN_REPLICAS,
+        ),
+        Scenario(
+            "isolate-primary-15s-wait",
+            lambda t: nm.Isolate(t),
+            fault_s=15,
+            workload=wait,
+            description="Every SADD is followed by WAIT 1 500 (a majority of the group).",
+        ),
+        Scenario(
+            "isolate-primary-node-only-15s",
+            lambda t: nm.Isolate(t, with_daemon=False),
+            fault_s=15,
+            description="Only the primary node is cut; its co-located daemon stays connected.",
+        ),
+        Scenario(
+            "link-down-primary-15s",
+            lambda t: nm.LinkDown(t),
+            fault_s=15,
+            description="The primary machine's link goes down: clients lose it too.",
+        ),
+        Scenario(
+            "bridge-15s",
+            lambda t: nm.Bridge(t),
+            fault_s=15,
+            description="Primary and one replica machine cannot talk; the third sees both.",
+        ),
+        Scenario(
+            "split-halves-15s",
+            lambda t: nm.Partition(
+                "split-halves",
+                t,
+                lambda: [
+                    t.machine(t.replica_nodes()[0]),
+                    t.everyone_but(t.machine(t.replica_nodes()[0])),
+                ],
+            ),
+            fault_s=15,
+            description="One replica machine against the primary and the other replica.",
+        ),
+        Scenario("kill-primary-daemon-15s", lambda t: nm.Kill(t, "primary-daemon"), fault_s=15),
+        Scenario("pause-primary-5s", lambda t: nm.Pause(t, "primary"), fault_s=5),
+        Scenario("pause-primary-daemon-15s", lambda t: nm.Pause(t, "primary-daemon"), fault_s=15),
+        Scenario("loss-30pct-primary-20s", lambda t: nm.PacketLoss(t, 30), fault_s=20),
+        Scenario("delay-200ms-primary-20s", lambda t: nm.Delay(t, 200, 50), fault_s=20),
+        Scenario(
+            "flap-isolate-primary-30s",
+            lambda t: nm.Flap(nm.Isolate(t), period=2.0),
+            fault_s=30,
+            description="Isolation of the (current) primary toggled every 2 s for 30 s.",
+        ),
+        Scenario("rolling-restart", lambda t: nm.RollingRestart(t), fault_s=30),
+    ]
+    return out
+
+
+CAMPAIGNS: dict[str, Callable[[], list[Scenario]]] = {"ci": _ci, "full": _full}
+SUTS: dict[str, Callable[[Mapping[str, Any]], SystemUnderTest]] = {
+    "sentinel": SentinelSUT,
+    "gungnir": GungnirSUT,
+}
+
+
+def scenarios(campaign: str, only: Sequence[str] = ()) -> list[Scenario]:
+    chosen = CAMPAIGNS[campaign]()
+    if only:
+        chosen = [s for s in chosen if any(word in s.name for word in only)]
+    return chosen
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gungnir.faults.campaign",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--sut", choices=sorted(SUTS), default="sentinel")
+    parser.add_argument("--campaign", choices=sorted(CAMPAIGNS), default="ci")
+    parser.add_argument("--only", action="append", default=[], help="scenario name substring")
+    parser.add_argument("--results", type=Path, default=Path("fault-results"))
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument(
+        "--expect-safe",
+        action="store_true",
+        help="exit 2 on any lost acknowledged write or two-writer interval",
+    )
+    args = parser.parse_args(argv)
+
+    chosen = scenarios(args.campaign, args.only)
+    if args.list or not chosen:
+        for s in chosen:
+            print(f"{s.name:40} fault {s.fault_s:g} s  {dict(s.sut_options) or ''}")
+        return 0 if chosen else 1
+    reason = unavailable_reason()
+    if reason:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    swept = sweep_leftovers()
+    if swept:
+        print(f"removed leftovers of an earlier run: {swept}")
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root = args.results / f"{args.sut}-{args.campaign}-{stamp}"
+    root.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    status = 0
+    for index, scenario in enumerate(chosen, start=1):
+
+        def progress(line: str, index: int = index) -> None:
+            elapsed = time.monotonic() - began
+            print(f"[{index}/{len(chosen)} {elapsed:5.0f}s] {line}", flush=True)
+
+        progress(f"{args.sut} {scenario.name}: {scenario.description or 'running'}")
+        try:
+            row = run_scenario(scenario, SUTS[args.sut], root, progress)
+        except KeyboardInterrupt:
+            print("interrupted; everything started has been stopped", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            traceback.print_exc()
+            rows.append({"sut": args.sut, "scenario": scenario.name, "error": repr(exc)})
+            status = 1
+            continue
+        rows.append(row)
+        progress(
+            f"{scenario.name}: lost {row['lost']} of {row['sadd_acked']} acked SADDs "
+            f"(window {row['lost_window_s']:.1f} s), two-writer {row['two_writer_s']:.1f} s, "
+            f"failover {row['failover_s']} s, converged {row['converged']}"
+        )
+        if args.expect_safe and (row["lost"] or row["two_writer_s"]):
+            status = max(status, 2)
+    command = "python -m gungnir.faults.campaign " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    title = f"{args.sut} — {args.campaign} campaign ({stamp})"
+    text = campaign_markdown(title, rows, command.strip())
+    (root / "summary.md").write_text(text)
+    (root / "summary.json").write_text(json.dumps(rows, indent=1, default=str))
+    print(text)
+    print(f"results in {root}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
