@@ -30,7 +30,7 @@ FAST: dict[str, Any] = {
     "down_after": 0.6,
     "report_ttl": 1.2,
     "election_timeout": 0.6,
-    "election_jitter": 0.2,
+    "election_jitter": 0.3,
     "fence_after": 0.3,
     "promote_after": 0.6,
     "max_clock_drift": 0.1,
