@@ -321,6 +321,8 @@ class ApiServer:
 class _Handler(BaseHTTPRequestHandler):
     api: ApiServer
     protocol_version = "HTTP/1.1"
+    _logged = False
+    _target: _Target | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -352,6 +354,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
+        if self._target is not None and not self._logged:  # log before the client can see it
+            self._record(self._target, self.command, urlsplit(self.path).path, False, code)
         self.send_response(code)
         for k, v in (extra or {}).items():
             self.send_header(k, v)
@@ -374,11 +378,13 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         is_watch = method == "GET" and q.get("watch") in ("true", "1")
+        self._logged = False
+        self._target = None
         code = 500
         target: _Target | None = None
         try:
             try:
-                target = self.api.parse(url.path)
+                target = self._target = self.api.parse(url.path)
             finally:
                 fault = self.api.faults.take(method, url.path, is_watch)
             body = self._body() if method in ("POST", "PUT", "PATCH") else None
@@ -416,27 +422,33 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            if target is not None:
-                verb = {
-                    "GET": "watch" if is_watch else ("get" if target.name else "list"),
-                    "POST": "create",
-                    "PUT": "update",
-                    "PATCH": "patch",
-                    "DELETE": "delete",
-                }[method]
-                self.api.log(
-                    Request(
-                        method,
-                        url.path,
-                        verb,
-                        target.kind.group,
-                        target.resource,
-                        target.namespace,
-                        target.name,
-                        code,
-                        self.headers.get("User-Agent", ""),
-                    )
-                )
+            if target is not None and not self._logged:
+                self._record(target, method, url.path, is_watch, code)
+
+    def _record(self, target: _Target, method: str, path: str, is_watch: bool, code: int) -> None:
+        """Log the request once (a watch is logged when its stream starts, since it may
+        outlive the test that opened it)."""
+        self._logged = True
+        verb = {
+            "GET": "watch" if is_watch else ("get" if target.name else "list"),
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete",
+        }[method]
+        self.api.log(
+            Request(
+                method,
+                path,
+                verb,
+                target.kind.group,
+                target.resource,
+                target.namespace,
+                target.name,
+                code,
+                self.headers.get("User-Agent", ""),
+            )
+        )
 
     def _dispatch(
         self, method: str, t: _Target, q: dict[str, str], body: Any, is_watch: bool
@@ -518,6 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise ApiError(400, "BadRequest", f"invalid resourceVersion {rv_text!r}") from None
             initial = []
+        self._record(t, "GET", urlsplit(self.path).path, True, 200)
         self._start_stream()
         for obj in initial:
             self._chunk({"type": "ADDED", "object": obj})
