@@ -235,7 +235,7 @@ class ValkeyProcess:
         def ready() -> bool:
             if not self.is_running():
                 raise StartupError(self._exit_reason())
-            return self.command("PING", timeout=0.5) == b"PONG"
+            return bool(self.command("PING", timeout=0.5) == b"PONG")
 
         try:
             wait_until(
@@ -365,10 +365,12 @@ class LocalGroup:
     def wait_replication(self, timeout: float = 15.0) -> None:
         """Block until every running replica reports its link to the primary up."""
         for replica in self.replicas:
+
+            def linked(r: ValkeyProcess = replica) -> bool:
+                return r.info().get("master_link_status") == "up"
+
             wait_until(
-                lambda r=replica: r.info().get("master_link_status") == "up",
-                timeout=timeout,
-                what=f"{replica.name} to sync with {self.primary.name}",
+                linked, timeout=timeout, what=f"{replica.name} to sync with {self.primary.name}"
             )
 
     def stop(self) -> None:
