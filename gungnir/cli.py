@@ -17,7 +17,7 @@ from gungnir import __version__
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gungnir.demo import main as demo_main
 
-    return demo_main(replicas=args.replicas)
+    return demo_main(replicas=args.replicas, verbose=args.verbose)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start a local Valkey group and show it working")
     demo.add_argument("--replicas", type=int, default=2, help="number of replicas (default 2)")
+    demo.add_argument("--verbose", "-v", action="store_true", help="show the daemons' logs")
     demo.set_defaults(func=_cmd_demo)
+
+    from gungnir.runtime.commands import add_parsers
+
+    add_parsers(sub)
 
     verify = sub.add_parser(
         "verify",

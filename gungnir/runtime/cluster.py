@@ -8,9 +8,13 @@ documents can also be written to files and run with ``python -m gungnir run --co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from gungnir.local import free_port
 from .config import load
 from .daemon import Daemon, Observer
 
-__all__ = ["FAST", "InProcessCluster", "cluster_docs", "write_docs"]
+__all__ = ["FAST", "DaemonProcess", "InProcessCluster", "cluster_docs", "write_docs"]
 
 Address = tuple[str, int]
 
@@ -133,3 +137,74 @@ class InProcessCluster:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class DaemonProcess:
+    """``python -m gungnir run --config FILE`` as a child process, stopped by pid.
+
+    ``launcher`` prefixes the command (``["ip", "netns", "exec", "ns1"]`` for the fault
+    harness).  Output goes to ``<config>.log`` next to the config file.
+    """
+
+    def __init__(self, config: str | os.PathLike[str], launcher: Sequence[str] = ()) -> None:
+        self.config = Path(config)
+        self.launcher = list(launcher)
+        self.logfile = self.config.with_suffix(".log")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self) -> DaemonProcess:
+        argv = [
+            *self.launcher,
+            sys.executable,
+            "-m",
+            "gungnir",
+            "run",
+            "--config",
+            str(self.config),
+        ]
+        with self.logfile.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.running():
+            assert self.proc is not None
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGCONT + SIGTERM, then SIGKILL after ``timeout``; return the exit code."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGCONT)
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout)
+        return proc.returncode
+
+    def kill(self) -> None:
+        if self.running():
+            assert self.proc is not None
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5.0)
+
+    def output(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""

@@ -27,6 +27,7 @@ from gungnir.core import (
     ActionResult,
     Broadcast,
     Config,
+    ConfigAnnounce,
     DaemonState,
     Event,
     Log,
@@ -315,8 +316,15 @@ class Daemon:
 
     def _peer_status(self, peer: str, up: bool) -> None:
         log.info("peer %s %s", peer, "up" if up else "down", extra={"peer": peer})
-        for name in self.groups:
+        for name, rt in self.groups.items():
             self.submit(name, PeerStatus(peer, up))
+            if up:
+                # Workaround until the core asks for it: share our config with a peer whose
+                # link just came up.  Its core answers with a newer config if it has one,
+                # which is how a restarted daemon learns the authoritative config even when
+                # it cannot bootstrap from observation (a node is down).  A fact, no decision.
+                st = rt.state
+                self.links[peer].send(ConfigAnnounce(name, self.config.id, st.config, st.epoch))
 
     # -- the consumer -------------------------------------------------------------------------
 
