@@ -132,13 +132,18 @@ def _show(arg: bytes, limit: int = 128) -> str:
 
 
 def glob_match(pattern: bytes, text: bytes, *, nocase: bool = False) -> bool:
-    """Valkey's glob: ``*``, ``?``, ``[abc]``, ``[^a-z]``, and ``\\`` escapes.
+    """Valkey's glob (``stringmatchlen``): ``*``, ``?``, ``[abc]``, ``[^a-z]``, ``\\`` escapes,
+    with Valkey's corner cases (``[a-]`` is a range up to ``]``, an unclosed ``[`` takes the
+    rest of the pattern, an empty text matches only an empty pattern), so PSUBSCRIBE and
+    CONFIG GET patterns select exactly what they select on Valkey.
 
-    Iterative with one backtrack point for the last ``*``, so it is linear-ish and never
-    recursive on hostile patterns.
+    Iterative with one backtrack point for the last ``*`` (each other element matches one
+    byte, so that is exact), hence linear-ish and never recursive on hostile patterns.
     """
     if nocase:
         pattern, text = pattern.lower(), text.lower()
+    if not text:
+        return not pattern
     p = t = 0
     star_p = star_t = -1
     while t < len(text):
@@ -168,29 +173,33 @@ def glob_match(pattern: bytes, text: bytes, *, nocase: bool = False) -> bool:
 def _match_one(pattern: bytes, p: int, ch: int) -> tuple[bool, int]:
     """Match one pattern element at ``p`` against byte ``ch``; return (matched, width)."""
     c = pattern[p]
+    end = len(pattern)
     if c == 0x3F:  # '?'
         return True, 1
-    if c == 0x5C and p + 1 < len(pattern):  # '\\'
+    if c == 0x5C and p + 1 < end:  # '\\' escapes the next byte
         return pattern[p + 1] == ch, 2
     if c != 0x5B:  # not '['
         return c == ch, 1
     i = p + 1
-    negate = i < len(pattern) and pattern[i] == 0x5E  # '^'
+    negate = i < end and pattern[i] == 0x5E  # '^'
     if negate:
         i += 1
     found = False
-    while i < len(pattern) and pattern[i] != 0x5D:  # ']'
-        if pattern[i] == 0x5C and i + 1 < len(pattern):
+    while i < end:
+        b = pattern[i]
+        if b == 0x5C and i + 1 < end:
             found |= pattern[i + 1] == ch
             i += 2
-        elif i + 2 < len(pattern) and pattern[i + 1] == 0x2D and pattern[i + 2] != 0x5D:
-            lo, hi = sorted((pattern[i], pattern[i + 2]))
+        elif b == 0x5D:  # ']'
+            break
+        elif i + 2 < end and pattern[i + 1] == 0x2D:  # 'a-z' (even 'a-]', as Valkey)
+            lo, hi = sorted((b, pattern[i + 2]))
             found |= lo <= ch <= hi
             i += 3
         else:
-            found |= pattern[i] == ch
+            found |= b == ch
             i += 1
-    width = (i + 1 if i < len(pattern) else i) - p
+    width = min(i + 1, end) - p  # past the ']' (an unclosed class ends the pattern)
     return found != negate, width
 
 

@@ -523,7 +523,8 @@ def test_registration_api() -> None:
 @pytest.mark.parametrize(
     ("pattern", "text", "expected"),
     [
-        (b"*", b"", True),
+        (b"*", b"", False),  # as Valkey's stringmatchlen: an empty text matches only ""
+        (b"", b"", True),
         (b"*", b"anything", True),
         (b"+*", b"+switch-master", True),
         (b"+*", b"-sdown", False),
@@ -544,3 +545,18 @@ def test_registration_api() -> None:
 )
 def test_glob_match(pattern: bytes, text: bytes, expected: bool) -> None:
     assert glob_match(pattern, text) is expected
+
+
+def test_glob_match_agrees_with_valkey(valkey_node: Any) -> None:
+    """Differential: random patterns against real Valkey's KEYS over the same keys."""
+    rng = random.Random(11)
+    keys = sorted(
+        {bytes(rng.choice(b"ab-]^\\[") for _ in range(rng.randint(0, 4))) for _ in range(60)}
+    )
+    keys = [k for k in keys if k]  # Valkey's KEYS never lists an empty key name
+    for key in keys:
+        assert valkey_node.command("SET", key, "1") == b"OK"
+    for _ in range(300):
+        pattern = bytes(rng.choice(b"ab-]^\\[*?") for _ in range(rng.randint(1, 6)))
+        expected = sorted(valkey_node.command("KEYS", pattern))
+        assert sorted(k for k in keys if glob_match(pattern, k)) == expected, pattern
