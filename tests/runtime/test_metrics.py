@@ -280,3 +280,30 @@ def test_http_edge_cases_get_clear_answers() -> None:
             await server.close()
 
     asyncio.run(main())
+
+
+def test_alert_rules_use_only_documented_metrics() -> None:
+    import yaml
+
+    path = DOCS.parents[1] / "k8s" / "monitoring" / "prometheusrule.yaml"
+    doc = yaml.safe_load(path.read_text())
+    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert doc["kind"] == "PrometheusRule"
+    rules = [r for g in doc["spec"]["groups"] for r in g["rules"]]
+    names = {r["alert"] for r in rules}
+    for required in (
+        "GungnirSplitBrain",
+        "GungnirNoQuorum",
+        "GungnirFailoverHappened",
+        "GungnirReplicaLagBytes",
+    ):
+        assert required in names
+    known = set(documented())
+    for rule in rules:
+        assert rule["labels"]["severity"] in ("info", "warning", "critical"), rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        expr = rule["expr"]
+        assert expr.count("(") == expr.count(")"), rule["alert"]
+        used = set(re.findall(r"gungnir_\w+", expr))
+        assert used, rule["alert"]
+        assert used <= known, (rule["alert"], used - known)
