@@ -2,6 +2,8 @@
 # The pure twin (gungnir/_resp_py.py) keeps exactly the same state under the same names,
 # which is what makes the differential tests meaningful.
 
+from cpython.ref cimport PyObject
+
 cdef class _Frame:
     # One open aggregate (or streamed string) on the explicit parse stack.
     cdef int kind             # _ARRAY, _SET, _MAP, _PUSH, _ATTR or _STREAM
@@ -23,6 +25,9 @@ cdef class Reader:
     cdef Py_ssize_t bulk_len  # >= 0 while waiting for the body of a $ ! = ; element
     cdef int bulk_type
     cdef Py_ssize_t bulk_at
+    cdef PyObject *big        # a big $ body being filled in place (owned), or NULL
+    cdef Py_ssize_t big_have
+    cdef Py_ssize_t big_cap
 
     cdef list frames          # pool of _Frame objects; frames[:depth] are open
     cdef Py_ssize_t depth
@@ -48,3 +53,9 @@ cdef class Reader:
                             Py_ssize_t start)
     cdef object _parse(self)
     cdef int _reserve(self, Py_ssize_t extra) except -1
+    cdef Py_ssize_t _feed_big(self, const char *p, Py_ssize_t n) except -1
+    cdef Py_ssize_t _start_bulk(self, Py_ssize_t blen, int t, Py_ssize_t start, Py_ssize_t pos,
+                                Py_ssize_t n) except -1
+    cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *newpos)
+    cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
+                          Py_ssize_t n) except -1

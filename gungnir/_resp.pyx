@@ -70,6 +70,10 @@ cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object o, Py_ssize_t *size) except NULL
     Py_ssize_t PyTuple_GET_SIZE(object o)
     PyObject *PyTuple_GET_ITEM(object o, Py_ssize_t i)
+    PyObject *PyBytes_FromStringAndSize_raw "PyBytes_FromStringAndSize"(const char *s, Py_ssize_t n)
+    char *PyBytes_AS_STRING_raw "PyBytes_AS_STRING"(PyObject *o)
+    int _PyBytes_Resize(PyObject **o, Py_ssize_t n)
+    void Py_XDECREF(PyObject *o)
 
 
 cdef object _NEED_DATA = NEED_DATA
@@ -80,6 +84,7 @@ cdef object _VerbatimStr = VerbatimStr
 cdef object _error_from_message = error_from_message
 cdef object _freeze = freeze
 cdef object _NOKEY = object()
+cdef object _NOVALUE = object()  # "not a fast scalar": the general path must decide
 cdef bytes _OK = b"OK"
 
 # Frame kinds (same numbering as the pure twin).
@@ -96,6 +101,7 @@ DEF DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
 DEF DEFAULT_MAX_ELEMENTS = 4294967296
 DEF MIN_CAPACITY = 65536
 DEF SHRINK_ABOVE = 4 * 1024 * 1024
+DEF BIG_BULK = 1024 * 1024  # bulks this large are copied straight into their bytes object
 
 cdef unsigned char _VALID[256]
 cdef unsigned char _SHORT[256]
@@ -239,6 +245,8 @@ cdef class Reader:
         self.frames = []
 
     def __dealloc__(self):
+        Py_XDECREF(self.big)
+        self.big = NULL
         if self.buf != NULL:
             PyMem_Free(self.buf)
             self.buf = NULL
@@ -281,6 +289,7 @@ cdef class Reader:
         cdef const char *p
         cdef Py_ssize_t size
         cdef bint release = False
+        cdef Py_ssize_t take
         if PyBytes_CheckExact(data):
             p = PyBytes_AS_STRING(data)
             size = PyBytes_GET_SIZE(data)
@@ -298,6 +307,10 @@ cdef class Reader:
                 length = size - offset
             elif offset + length > size:
                 raise ValueError(f"offset + length ({offset} + {length}) exceeds {size} bytes")
+            if self.big != NULL and self.big_have < self.bulk_len and length:
+                take = self._feed_big(p + offset, length)
+                offset += take
+                length -= take
             if length:
                 self._reserve(length)
                 memcpy(self.buf + self.length, p + offset, length)
@@ -308,11 +321,11 @@ cdef class Reader:
 
     def has_data(self):
         """True when fed bytes are waiting to be parsed."""
-        return self.length > self.pos
+        return self.length > self.pos or self.big_have > 0
 
     def buffered(self):
-        """Number of fed bytes not yet parsed."""
-        return self.length - self.pos
+        """Number of fed bytes not yet parsed (a big bulk's body counts until returned)."""
+        return self.length - self.pos + self.big_have
 
     def reset(self):
         """Forget all buffered data and partial state, and clear a poisoned state."""
@@ -330,6 +343,10 @@ cdef class Reader:
         self.bulk_len = -1
         self.bulk_type = 0
         self.bulk_at = 0
+        Py_XDECREF(self.big)
+        self.big = NULL
+        self.big_have = 0
+        self.big_cap = 0
         self.attrs = None
         self.poison = None
         self.decode_error = None
@@ -341,8 +358,21 @@ cdef class Reader:
 
     def gets(self):
         """Return the next complete reply, or ``NEED_DATA``."""
+        cdef Py_ssize_t newpos
         if self.poison is not None:
             raise self.poison
+        if self.depth == 0 and self.bulk_len < 0 and self.pos < self.length and self.attrs is None:
+            # A top-level scalar needs none of the machinery of _parse.
+            value = self._scalar(self.buf, self.pos, self.length, &newpos)
+            if value is not _NOVALUE:
+                self.pos = newpos
+                if self.decode_error is not None:
+                    exc = self.decode_error
+                    self.decode_error = None
+                    raise exc
+                if self.attributes is not None:
+                    self.attributes = None
+                return value
         return self._parse()
 
     # -- internals --------------------------------------------------------------------
@@ -381,6 +411,171 @@ cdef class Reader:
             self.buf = nbuf
             self.cap = newcap
         return 0
+
+    cdef Py_ssize_t _feed_big(self, const char *p, Py_ssize_t n) except -1:
+        """Copy incoming body bytes of a big bulk straight into its bytes object."""
+        cdef Py_ssize_t take = self.bulk_len - self.big_have
+        cdef Py_ssize_t newcap
+        if take > n:
+            take = n
+        if self.pos == self.length:  # the receive buffer is empty in big mode
+            self.base += self.pos
+            self.pos = 0
+            self.length = 0
+            self.scan = 0
+        if self.big_have + take > self.big_cap:
+            newcap = self.big_cap * 2
+            if newcap < self.big_have + take:
+                newcap = self.big_have + take
+            if newcap > self.bulk_len:
+                newcap = self.bulk_len
+            if _PyBytes_Resize(&self.big, newcap) < 0:
+                self.big = NULL
+                raise MemoryError()
+            self.big_cap = newcap
+        memcpy(PyBytes_AS_STRING_raw(self.big) + self.big_have, p, take)
+        self.big_have += take
+        self.base += take
+        return take
+
+    cdef Py_ssize_t _start_bulk(self, Py_ssize_t blen, int t, Py_ssize_t start, Py_ssize_t pos,
+                                Py_ssize_t n) except -1:
+        """Wait for the body of a $ ! = ; element; return the new parse position."""
+        cdef Py_ssize_t have = n - pos
+        cdef Py_ssize_t cap
+        self.bulk_len = blen
+        self.bulk_type = t
+        self.bulk_at = self.base + start
+        self.scan = 0
+        if t != 36 or blen < BIG_BULK or have >= blen:
+            return pos
+        # Big bulk: grow its bytes object with the data actually received (never sized
+        # from the header alone beyond 64 KiB), so the body is copied once, not twice.
+        cap = 2 * have if 2 * have > MIN_CAPACITY else MIN_CAPACITY
+        if cap > blen:
+            cap = blen
+        self.big = PyBytes_FromStringAndSize_raw(NULL, cap)
+        if self.big == NULL:
+            raise MemoryError()
+        self.big_cap = cap
+        memcpy(PyBytes_AS_STRING_raw(self.big), self.buf + pos, have)
+        self.big_have = have
+        return n
+
+    cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n,
+                        Py_ssize_t *newpos):
+        """A complete well-formed ``$ : + # _`` element at pos, or _NOVALUE.
+
+        Only the common spellings are taken here (lengths and integers of at most 18
+        digits, a CRLF right where expected); everything else, including every error, is
+        left to the general path so that errors match the pure twin exactly.
+        """
+        cdef unsigned char t = <unsigned char>buf[pos]
+        cdef uint64_t mag
+        cdef Py_ssize_t used, blen, end
+        cdef const char *q
+        cdef bint neg
+        if t == 36:
+            used = _fast_uint(buf + pos + 1, buf + n, &mag)
+            if used and mag <= <uint64_t>self.max_bulk_len:
+                blen = <Py_ssize_t>mag
+                pos += 1 + used
+                end = pos + blen
+                if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n':
+                    newpos[0] = end + 2
+                    if self.encoding is not None:
+                        return self._text(buf + pos, blen)
+                    return PyBytes_FromStringAndSize(buf + pos, blen)
+            return _NOVALUE
+        if t == 58:
+            q = buf + pos + 1
+            neg = q < buf + n and q[0] == b'-'
+            used = _fast_uint(q + neg, buf + n, &mag)
+            if used:
+                newpos[0] = pos + 1 + neg + used
+                return PyLong_FromLongLong(-<long long>mag if neg else <long long>mag)
+            return _NOVALUE
+        if t == 43:
+            if self.scan > pos:  # a partial search is in progress: resume it generically
+                return _NOVALUE
+            q = <const char *>memchr(buf + pos + 1, b'\r', n - pos - 1)
+            if q == NULL or q + 1 >= buf + n or q[1] != b'\n':
+                return _NOVALUE
+            blen = q - buf - pos - 1
+            if blen > self.max_bulk_len:
+                return _NOVALUE
+            newpos[0] = pos + blen + 3
+            if self.encoding is not None:
+                return self._text(buf + pos + 1, blen)
+            if blen == 2 and buf[pos + 1] == b'O' and buf[pos + 2] == b'K':
+                return _OK
+            return PyBytes_FromStringAndSize(buf + pos + 1, blen)
+        if t == 35:
+            if pos + 4 <= n and buf[pos + 2] == b'\r' and buf[pos + 3] == b'\n':
+                if buf[pos + 1] == b't':
+                    newpos[0] = pos + 4
+                    return True
+                if buf[pos + 1] == b'f':
+                    newpos[0] = pos + 4
+                    return False
+            return _NOVALUE
+        if t == 95:
+            if pos + 3 <= n and buf[pos + 1] == b'\r' and buf[pos + 2] == b'\n':
+                newpos[0] = pos + 3
+                return None
+        return _NOVALUE
+
+    cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
+                          Py_ssize_t n) except -1:
+        """Add consecutive scalar elements to the open aggregate without the general loop.
+
+        Stops before the aggregate's last element, so closing it stays in one place.
+        """
+        cdef int kind = top.kind
+        cdef object container = top.container
+        cdef object value
+        cdef object key
+        cdef Py_ssize_t newpos = pos
+        cdef Py_ssize_t remaining = top.remaining
+        try:
+            if kind == _ARRAY or kind == _PUSH:
+                while remaining > 1 and pos < n:
+                    value = self._scalar(buf, pos, n, &newpos)
+                    if value is _NOVALUE:
+                        break
+                    _list_add(container, value)
+                    pos = newpos
+                    remaining -= 1
+            elif kind == _MAP or kind == _ATTR:
+                key = top.key
+                try:
+                    while remaining > 1 and pos < n:
+                        value = self._scalar(buf, pos, n, &newpos)
+                        if value is _NOVALUE:
+                            break
+                        pos = newpos
+                        remaining -= 1
+                        if key is _NOKEY:
+                            key = value
+                        else:
+                            try:
+                                PyDict_SetItem(container, key, value)
+                            except TypeError:  # a key built before (a list, say)
+                                PyDict_SetItem(container, _freeze(key), value)
+                            key = _NOKEY
+                finally:
+                    top.key = key
+            elif kind == _SET:
+                while remaining > 1 and pos < n:
+                    value = self._scalar(buf, pos, n, &newpos)
+                    if value is _NOVALUE:
+                        break
+                    PySet_Add(container, value)
+                    pos = newpos
+                    remaining -= 1
+        finally:
+            top.remaining = remaining
+        return pos
 
     cdef object _fail(self, str message, Py_ssize_t pos):
         exc = _ProtocolError(message, self.base + pos)
@@ -434,7 +629,26 @@ cdef class Reader:
 
         while True:
             # ---- 1. read one element: a value, or a frame opened/closed ----
-            if self.bulk_len >= 0:
+            if top is not None and top.remaining > 1 and top.kind != _STREAM and (
+                self.bulk_len < 0
+            ):
+                pos = self._fill(top, buf, pos, n)
+            if self.big != NULL:
+                blen = self.bulk_len
+                if self.big_have < blen or n - pos < 2:
+                    self.pos = pos
+                    return _NEED_DATA
+                if buf[pos] != b'\r' or buf[pos + 1] != b'\n':
+                    raise self._fail("bulk data not followed by CRLF", pos)
+                pos += 2
+                self.bulk_len = -1
+                value = <object>self.big
+                Py_XDECREF(self.big)  # the reference now lives in value
+                self.big = NULL
+                self.big_have = self.big_cap = 0
+                if encoded:
+                    value = self._text(PyBytes_AS_STRING(value), blen)
+            elif self.bulk_len >= 0:
                 blen = self.bulk_len
                 end = pos + blen
                 if n < end + 2:
@@ -486,58 +700,16 @@ cdef class Reader:
 
                 # -- fast paths for the common well-formed lines; anything else falls
                 #    through to the generic path below, which mirrors the pure twin --
-                if t == 36:  # $len
+                goto_complete = False
+                value = self._scalar(buf, pos, n, &s)
+                if value is not _NOVALUE:
+                    pos = s
+                    goto_complete = True
+                elif t == 36:  # $len whose body has not fully arrived
                     used = _fast_uint(buf + pos + 1, buf + n, &mag)
                     if used and mag <= <uint64_t>self.max_bulk_len:
-                        blen = <Py_ssize_t>mag
-                        pos += 1 + used
-                        end = pos + blen
-                        if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n':
-                            value = (
-                                self._text(buf + pos, blen) if encoded
-                                else PyBytes_FromStringAndSize(buf + pos, blen)
-                            )
-                            pos = end + 2
-                            self.scan = 0
-                            goto_complete = True
-                        else:
-                            self.bulk_len = blen
-                            self.bulk_type = 36
-                            self.bulk_at = self.base + start
-                            self.scan = 0
-                            continue
-                    else:
-                        goto_complete = False
-                elif t == 58:  # :int
-                    q = buf + pos + 1
-                    neg = q < buf + n and q[0] == b'-'
-                    used = _fast_uint(q + neg, buf + n, &mag)
-                    if used:
-                        value = PyLong_FromLongLong(-<long long>mag if neg else <long long>mag)
-                        pos += 1 + neg + used
-                        self.scan = 0
-                        goto_complete = True
-                    else:
-                        goto_complete = False
-                elif t == 43 and self.scan <= pos:  # +simple
-                    q = <const char *>memchr(buf + pos + 1, b'\r', n - pos - 1)
-                    if (
-                        q != NULL
-                        and q + 1 < buf + n
-                        and q[1] == b'\n'
-                        and q - buf - pos - 1 <= self.max_bulk_len
-                    ):
-                        line_len = q - buf - pos - 1
-                        if encoded:
-                            value = self._text(buf + pos + 1, line_len)
-                        elif line_len == 2 and buf[pos + 1] == b'O' and buf[pos + 2] == b'K':
-                            value = _OK
-                        else:
-                            value = PyBytes_FromStringAndSize(buf + pos + 1, line_len)
-                        pos += line_len + 3
-                        goto_complete = True
-                    else:
-                        goto_complete = False
+                        pos = self._start_bulk(<Py_ssize_t>mag, 36, start, pos + 1 + used, n)
+                        continue
                 elif (t == 42 or t == 37 or t == 126) and self.depth < self.max_depth:
                     used = _fast_uint(buf + pos + 1, buf + n, &mag)
                     if used and 0 < mag <= <uint64_t>self.max_elements:
@@ -634,18 +806,14 @@ cdef class Reader:
                                             PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)
                                         )
                                 else:
-                                    self.bulk_len = blen
-                                    self.bulk_type = t
-                                    self.bulk_at = self.base + start
+                                    pos = self._start_bulk(blen, t, start, pos, n)
                                     continue
                             else:
                                 if t == 61 and blen < 4:
                                     raise self._fail(
                                         "verbatim string shorter than 'fmt:'", start
                                     )
-                                self.bulk_len = blen
-                                self.bulk_type = t
-                                self.bulk_at = self.base + start
+                                pos = self._start_bulk(blen, t, start, pos, n)
                                 continue
                     elif _AGG_KIND[t]:  # * ~ % > |
                         kind = _AGG_KIND[t] - 1

@@ -44,6 +44,11 @@ CASES: list[tuple[str, bytes, Any]] = [
     ("map-empty", b"%0\r\n", {}),
     ("map-unhashable", b"%1\r\n*2\r\n:1\r\n:2\r\n+v\r\n", {(1, 2): b"v"}),
     ("map-map-key", b"%1\r\n%1\r\n+k\r\n*1\r\n:1\r\n_\r\n", {((b"k", (1,)),): None}),
+    (
+        "map-unhashable-then-scalars",
+        b"%2\r\n*1\r\n:1\r\n+v\r\n+k\r\n+w\r\n",
+        {(1,): b"v", b"k": b"w"},
+    ),
     ("set", b"~3\r\n:1\r\n:2\r\n:1\r\n", {1, 2}),
     ("set-unhashable", b"~1\r\n~1\r\n:1\r\n", {frozenset({1})}),
     ("push", b">2\r\n+message\r\n$2\r\nhi\r\n", Push([b"message", b"hi"])),
