@@ -212,7 +212,7 @@ def fault_effects(
     acked = _acked(ops)
     for f in faults:
         old = f.get("primary")
-        start = f["start"]
+        start = f.get("start", f.get("requested", 0.0))
         later = [o for o in acked if o["end"] >= start]
         elsewhere = [o["end"] for o in later if o["node"] != old]
         on_old = [o for o in later if o["node"] == old and o["start"] >= start]

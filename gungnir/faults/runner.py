@@ -124,9 +124,11 @@ def run_scenario(
             primary_host = targets.primary_node()
             primary = f"{sut.nodes[primary_host].host}:{sut.nodes[primary_host].port}"
             fault: dict[str, Any] = {"name": nemesis.name, "primary": primary}
-            fault["start"] = round(clock(), 3)
+            fault["requested"] = round(clock(), 3)
             record["faults"].append(fault)
             nemesis.start()
+            # The fault counts from when it is certainly in place, not from when it was asked.
+            fault["start"] = round(clock(), 3)
             fault["detail"] = nemesis.detail
             event("fault-start", name=nemesis.name, detail=nemesis.detail)
             _hold(scenario.fault_s, f"{scenario.name}: fault {nemesis.name}", progress, workload)

@@ -242,9 +242,14 @@ class SentinelClient(WorkloadClient):
     """A redis-py Sentinel-managed connection, one per workload client."""
 
     def __init__(self, sentinels: list[tuple[str, int]], service: str, timeout: float) -> None:
+        self._args = (list(sentinels), service, timeout)
+        self._connect()
+
+    def _connect(self) -> None:
+        sentinels, service, timeout = self._args
         common = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            sentinels, sentinel_kwargs=dict(common), **common
+            list(sentinels), sentinel_kwargs=dict(common), **common
         )
         self._redis = self._sentinel.master_for(service, **common)  # type: ignore[no-untyped-call]
         self._pool = self._redis.connection_pool
@@ -277,7 +282,13 @@ class SentinelClient(WorkloadClient):
             self._pool.release(conn)
 
     def reconnect(self) -> None:
-        self._pool.disconnect()
+        """Start over as a new application process would: new pool, configured Sentinel order.
+
+        (A long-lived redis-py ``Sentinel`` moves whichever Sentinel last answered to the front
+        of its list, so after one answer from an isolated Sentinel it keeps asking that one.)
+        """
+        self.close()
+        self._connect()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -1,0 +1,79 @@
+"""Sentinel under real faults: the checker must measure real, documented losses.
+
+These are the baseline's known behaviours, so they are what the assertions expect: an
+isolated Sentinel-managed primary keeps acknowledging writes that the promoted replica never
+sees, for the whole partition and until Sentinel demotes it after the heal; with
+``min-replicas-to-write`` the window shrinks to about ``min-replicas-max-lag``. A harness that
+reported no loss here would be broken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gungnir.faults import nemesis as nm
+from gungnir.faults.campaign import MIN_REPLICAS
+from gungnir.faults.runner import Scenario, run_scenario
+from gungnir.faults.sentinel import SentinelSUT
+from gungnir.faults.sut import SystemUnderTest
+from gungnir.faults.workload import WorkloadConfig
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.usefixtures("net_ready")]
+
+
+def sentinel(options: Mapping[str, Any]) -> SystemUnderTest:
+    return SentinelSUT(options)
+
+
+def _run(scenario: Scenario, results: Path) -> dict[str, Any]:
+    lines: list[str] = []
+    summary = run_scenario(scenario, sentinel, results, progress=lines.append)
+    assert lines, "progress lines are reported"
+    assert summary["errors"] == 0
+    run_dir = Path(summary["run_dir"])
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history["ops"] and history["probes"]
+    assert "lost" in (run_dir / "report.md").read_text()
+    return summary
+
+
+def test_isolated_primary_loses_every_write_it_acknowledged(results_dir: Path) -> None:
+    summary = _run(Scenario("isolate-primary-15s", lambda t: nm.Isolate(t), 15), results_dir)
+    assert summary["old_primary_sadd_acked"] > 100
+    assert summary["lost"] >= summary["old_primary_sadd_lost"] == summary["old_primary_sadd_acked"]
+    # Acknowledged-then-lost for the whole partition and beyond, until Sentinel demotes it.
+    assert summary["lost_window_s"] > 15
+    assert summary["incr_lost_lower_bound"] > 0
+    assert summary["two_primary_s"] > 10
+    assert summary["converged"]
+
+
+def test_min_replicas_bounds_the_window_and_churn_shows_two_writers(results_dir: Path) -> None:
+    scenario = Scenario(
+        "isolate-primary-15s-minreplicas-churn",
+        lambda t: nm.Isolate(t),
+        15,
+        sut_options=MIN_REPLICAS,
+        workload=WorkloadConfig(reconnect_s=4.0),
+    )
+    summary = _run(scenario, results_dir)
+    assert summary["lost"] > 0
+    # The old primary stops acknowledging once its replicas lag more than 10 s.
+    assert 8 < summary["old_primary_last_ack_s"] < 14
+    assert summary["lost_window_s"] < 14
+    # Clients that re-asked the majority's Sentinels wrote to the new primary meanwhile.
+    assert summary["failover_s"] is not None and summary["failover_s"] < 10
+    assert summary["two_writer_s"] > 0
+    assert summary["converged"]
+
+
+def test_kill_primary_fails_over_and_converges(results_dir: Path) -> None:
+    summary = _run(Scenario("kill-primary-8s", lambda t: nm.Kill(t, "primary"), 8), results_dir)
+    assert summary["failover_s"] is not None and summary["failover_s"] < 8
+    assert summary["two_writer_s"] == 0
+    assert summary["converged"]
