@@ -18,8 +18,8 @@ from .errors import (
     KubeUnavailable,
     StaleEpoch,
 )
-from .groups import spec_to_settings
 from .model import PeerSet, PodInfo, RoutingResult
+from .spec import kube_options, spec_to_settings
 
 __all__ = [
     "ApiStats",
@@ -39,5 +39,6 @@ __all__ = [
     "RetryPolicy",
     "RoutingResult",
     "StaleEpoch",
+    "kube_options",
     "spec_to_settings",
 ]

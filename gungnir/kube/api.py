@@ -54,19 +54,21 @@ class RetryPolicy:
 @dataclass
 class ApiStats:
     """Counters of API calls by (verb, resource, outcome); ``outcome`` is ``ok`` or an error
-    kind. ``hook`` (if set) is called for every count, from the event loop or a thread."""
+    kind. ``hook(verb, resource, outcome, code)`` (if set) sees every count; ``code`` is the
+    HTTP status or ``timeout``/``connection`` for failures, None for successes (what
+    ``Metrics.kube_api_error`` takes)."""
 
     counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
     retries: int = 0
-    hook: Callable[[str, str, str], None] | None = None
+    hook: Callable[[str, str, str, int | str | None], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, verb: str, resource: str, outcome: str) -> None:
+    def count(self, verb: str, resource: str, outcome: str, code: int | str | None = None) -> None:
         with self._lock:
             key = (verb, resource, outcome)
             self.counts[key] = self.counts.get(key, 0) + 1
         if self.hook is not None:
-            self.hook(verb, resource, outcome)
+            self.hook(verb, resource, outcome, code)
 
     def errors(self, kind: str | None = None) -> int:
         """How many calls failed (with this error kind, if given)."""
@@ -177,7 +179,7 @@ class KubeApi:
                 result = await asyncio.to_thread(self._once, fn, args, kwargs)
             except Exception as exc:  # every failure becomes a typed KubeError
                 err = classify(exc, f"{verb} {resource}")
-                self.stats.count(verb, resource, err.kind)
+                self.stats.count(verb, resource, err.kind, err.code)
                 if not err.retryable or attempt >= policy.attempts:
                     raise err from None
                 delay = policy.delay(attempt, self.rand(), err.retry_after)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import groups as groups_mod
+from . import spec as spec_mod
 from .api import ApiStats, KubeApi
 from .discovery import DaemonPeers, GroupPods
 from .errors import KubeNotFound
@@ -40,6 +41,7 @@ class GroupState:
     name: str
     obj: dict[str, Any]
     settings: dict[str, Any]
+    options: dict[str, Any]
     problems: list[str]
     pods: GroupPods | None = None
     task: asyncio.Task[None] | None = None
@@ -149,25 +151,31 @@ class KubeBackend:
             self.publisher.service_for.pop(name, None)
             self._notify(name, "group")
             return
-        settings, problems = groups_mod.spec_to_settings(name, obj.get("spec") or {})
+        spec = obj.get("spec") or {}
         st = self.state.get(name)
+        known = tuple(st.pods.informer.objects) if st is not None and st.pods else ()
+        settings, problems = spec_mod.spec_to_settings(name, spec, known)
+        try:
+            options = spec_mod.kube_options(name, spec)
+        except ValueError:  # already among the problems
+            options = spec_mod.kube_options(name, {})
         if st is None:
-            st = GroupState(name, obj, settings, problems)
+            st = GroupState(name, obj, settings, options, problems)
             self.state[name] = st
         else:
             st.obj = obj
             if not problems:  # a bad edit keeps the last good settings
-                st.settings = settings
+                st.settings, st.options = settings, options
             st.problems = problems
-        if not problems or st.pods is None:
-            self.publisher.service_for[name] = st.settings["primary_service"]
-        if st.pods is None or st.pods.selector != st.settings["selector"]:
+        self.publisher.service_for[name] = st.options["primary_service"]
+        self.publisher.port_for[name] = st.options["port"]
+        if st.pods is None or st.pods.selector != st.options["selector"]:
             if st.pods is not None:
                 st.pods.informer.stop()
                 if st.task is not None:
                     st.task.cancel()
             st.pods = GroupPods(
-                self.api, name, st.settings["selector"], watch_timeout=self.watch_timeout
+                self.api, name, st.options["selector"], watch_timeout=self.watch_timeout
             )
             st.pods.subscribe(functools.partial(self._pods_changed, name))
             st.task = asyncio.get_running_loop().create_task(st.pods.informer.run())
@@ -204,6 +212,10 @@ class KubeBackend:
     def settings(self, group: str) -> dict[str, Any]:
         return dict(self.state[group].settings)
 
+    def options(self, group: str) -> dict[str, Any]:
+        """Where the group lives: pod selector, primary and read Services, Valkey port."""
+        return dict(self.state[group].options)
+
     def problems(self, group: str) -> list[str]:
         return list(self.state[group].problems)
 
@@ -212,7 +224,9 @@ class KubeBackend:
         return st.pods.pods() if st.pods else {}
 
     def peers(self, group: str) -> PeerSet:
-        return self.daemons.peers(self.state[group].settings["voters"] or ())
+        s = self.state[group].settings
+        # Under joint consensus (next_voters set) both sets vote.
+        return self.daemons.peers(tuple(s.get("voters", ())) + tuple(s.get("next_voters", ())))
 
     def switchover_request(self, group: str) -> str | None:
         return groups_mod.switchover_request(self.state[group].obj)
@@ -236,11 +250,11 @@ class KubeBackend:
         res = await publish_routing(
             self.api,
             group=group,
-            service=st.settings["primary_service"],
+            service=st.options["primary_service"],
             epoch=epoch,
             primary=self._pod(group, primary_pod),
             leader=leader,
-            port=st.settings["port"],
+            port=st.options["port"],
         )
         known = self.publisher.published.get(group)
         if known is None or known.epoch <= res.epoch:
@@ -250,7 +264,6 @@ class KubeBackend:
     def submit_routing(self, group: str, epoch: int, primary_pod: str | None, leader: str) -> None:
         """Fire-and-forget :meth:`publish_routing`; the newest epoch wins; retried until the
         API accepts or refuses it."""
-        self.publisher.port = self.state[group].settings["port"]
         self.publisher.submit(group, epoch, self._pod(group, primary_pod), leader)
 
     async def reconcile_labels(

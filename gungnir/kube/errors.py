@@ -22,6 +22,12 @@ class KubeError(Exception):
         self.status = status
         self.reason = reason
         self.retry_after: float | None = None
+        self.cause = ""  # for transport failures: "timeout" or "connection"
+
+    @property
+    def code(self) -> int | str:
+        """The HTTP status, else ``timeout`` / ``connection`` (the metrics label)."""
+        return self.status if self.status is not None else (self.cause or "other")
 
     @property
     def kind(self) -> str:
@@ -146,4 +152,7 @@ def classify(exc: BaseException, what: str = "") -> KubeError:
             getattr(exc, "headers", None),
             what,
         )
-    return KubeUnavailable(f"{what}: {type(exc).__name__}: {exc}".strip(": "))
+    err = KubeUnavailable(f"{what}: {type(exc).__name__}: {exc}".strip(": "))
+    text = f"{type(exc).__name__} {exc}".lower()
+    err.cause = "timeout" if "timeout" in text or "timed out" in text else "connection"
+    return err

@@ -1,179 +1,20 @@
-"""The ``ValkeyGroup`` custom resource: spec to settings, validation, status, switchover.
+"""The ``ValkeyGroup`` resource at run time: status, conditions and manual switchover.
 
-Daemons read their groups from these resources (a file config stays available outside
-Kubernetes). The spec becomes a plain dict with snake_case keys, which the core's settings
-type consumes; this module knows nothing of the core. Problems in a spec are reported, never
-guessed around: the ``SpecValid`` condition says what is wrong, in words an operator can act
-on, and the group keeps its last good settings.
+The leader of the highest epoch keeps the status (primary, epoch, leader, last failover);
+any daemon may report whether the spec is valid (the ``SpecValid`` condition). Every write
+is checked against the resourceVersion read, and epoch-carrying writes refuse to go
+backwards, like routing does.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from .api import KubeApi
 from .errors import KubeConflict, KubeInvalid, StaleEpoch
-from .model import (
-    API_GROUP,
-    API_VERSION,
-    GROUP_LABEL,
-    GROUP_PLURAL,
-    SWITCHOVER_ANNOTATION,
-)
-
-Settings = dict[str, Any]
-
-POLICIES = ("availability", "consistency")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-# camelCase spec key -> (snake_case setting, kind, default)
-SPEC_FIELDS: dict[str, tuple[str, str, Any]] = {
-    "voters": ("voters", "names", None),
-    "quorum": ("quorum", "int", None),
-    "policy": ("policy", "policy", "availability"),
-    "downAfter": ("down_after", "duration", 5.0),
-    "probeInterval": ("probe_interval", "duration", 1.0),
-    "failoverTimeout": ("failover_timeout", "duration", 30.0),
-    "fenceAfter": ("fence_after", "duration", None),
-    "promoteAfter": ("promote_after", "duration", None),
-    "maxClockDrift": ("max_clock_drift", "duration", 0.5),
-    "maxLag": ("max_lag", "int", 1_048_576),
-    "port": ("port", "int", 6379),
-    "service": ("primary_service", "name", None),
-    "readService": ("read_service", "name", None),
-    "selector": ("selector", "selector", None),
-}
-
-
-def parse_duration(value: Any) -> float:
-    """``"500ms"``, ``"5s"``, ``"1m30s"`` or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"not a duration: {value!r}")
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(value):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(value) or pos == 0:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 1m30s)")
-    return total
-
-
-def _selector(value: Any) -> str:
-    if not isinstance(value, Mapping):
-        raise ValueError("must be an object with matchLabels")
-    labels = value.get("matchLabels") or {}
-    if (
-        not isinstance(labels, Mapping)
-        or not labels
-        or not all(isinstance(v, str) for v in labels.values())
-    ):
-        raise ValueError("matchLabels must be a non-empty map of strings")
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def spec_to_settings(name: str, spec: Mapping[str, Any]) -> tuple[Settings, list[str]]:
-    """Turn a ValkeyGroup spec into settings (snake_case) and a list of problems.
-
-    Every field gets a value (its default when absent or invalid), so the settings are
-    complete even when problems are reported; callers must not use settings with problems.
-    """
-    problems: list[str] = []
-    out: Settings = {"name": name}
-    for key in sorted(set(spec) - set(SPEC_FIELDS)):
-        problems.append(f"spec.{key}: unknown field")
-    for key, (setting, kind, default) in SPEC_FIELDS.items():
-        value = spec.get(key)
-        out[setting] = default
-        if value is None:
-            continue
-        try:
-            if kind == "duration":
-                out[setting] = parse_duration(value)
-                if out[setting] <= 0:
-                    raise ValueError("must be positive")
-            elif kind == "int":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ValueError(f"must be an integer, not {value!r}")
-                out[setting] = value
-            elif kind == "policy":
-                if value not in POLICIES:
-                    raise ValueError(f"must be one of {', '.join(POLICIES)}, not {value!r}")
-                out[setting] = value
-            elif kind == "names":
-                if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                    raise ValueError("must be a list of node or pod names")
-                out[setting] = tuple(value)
-            elif kind == "name":
-                if not isinstance(value, str) or not value:
-                    raise ValueError("must be a non-empty name")
-                out[setting] = value
-            elif kind == "selector":
-                out[setting] = _selector(value)
-        except ValueError as err:
-            out[setting] = default
-            problems.append(f"spec.{key}: {err}")
-    out["primary_service"] = out["primary_service"] or f"{name}-primary"
-    out["read_service"] = out["read_service"] or f"{name}-read"
-    out["selector"] = out["selector"] or f"{GROUP_LABEL}={name}"
-    problems.extend(_check(out, spec))
-    return out, problems
-
-
-def _check(s: Settings, spec: Mapping[str, Any]) -> list[str]:
-    problems = []
-    voters = s["voters"]
-    if voters is None:
-        if "voters" not in spec:
-            problems.append("spec.voters: required (name 3 or 5 nodes or daemon pods)")
-        voters = ()
-    elif len(set(voters)) != len(voters):
-        problems.append("spec.voters: names must be unique")
-    elif len(voters) % 2 == 0 or len(voters) > 7:
-        problems.append(
-            f"spec.voters: {len(voters)} voters; use an odd number up to 7 "
-            "(3 or 5 recommended): an even set adds no fault tolerance"
-        )
-    if s["quorum"] is None:
-        s["quorum"] = len(voters) // 2 + 1 if voters else 1
-    elif not 1 <= s["quorum"] <= max(len(voters), 1):
-        problems.append(
-            f"spec.quorum: {s['quorum']} must be between 1 and the number of voters ({len(voters)})"
-        )
-    if not 1 <= s["port"] <= 65535:
-        problems.append(f"spec.port: {s['port']} is not a TCP port")
-    if s["max_lag"] < 0:
-        problems.append("spec.maxLag: must not be negative")
-    if s["down_after"] <= s["probe_interval"]:
-        problems.append(
-            f"spec.downAfter ({s['down_after']}s) must exceed spec.probeInterval "
-            f"({s['probe_interval']}s)"
-        )
-    fence, promote = s["fence_after"], s["promote_after"]
-    if (fence is None) != (promote is None):
-        problems.append("spec.fenceAfter and spec.promoteAfter must be set together")
-    elif (
-        fence is not None
-        and promote is not None
-        and not fence + s["probe_interval"] + s["max_clock_drift"] < promote
-    ):
-        problems.append(
-            f"timing: fenceAfter + probeInterval + maxClockDrift "
-            f"({fence + s['probe_interval'] + s['max_clock_drift']:g}s) must be less than "
-            f"promoteAfter ({promote:g}s), or an isolated primary may still take writes "
-            "after a new one is promoted"
-        )
-    return problems
-
+from .model import API_GROUP, API_VERSION, GROUP_PLURAL, SWITCHOVER_ANNOTATION
 
 # -- status -------------------------------------------------------------------------------
 

@@ -161,7 +161,7 @@ class Informer:
                 if item is None:
                     return
                 if isinstance(item, KubeError):
-                    self.api.stats.count("watch", self.resource, item.kind)
+                    self.api.stats.count("watch", self.resource, item.kind, item.code)
                     raise item
                 self._apply(item)
         finally:
@@ -213,7 +213,7 @@ class Informer:
                 self.api.stats.count("watch", self.resource, "ok")
             except KubeGone:
                 need_list = True  # our version is too old: start from a fresh list
-                self.api.stats.count("watch", self.resource, "gone")
+                self.api.stats.count("watch", self.resource, "gone", 410)
             except KubeError as err:
                 if self._stopping:
                     break

@@ -202,6 +202,7 @@ class RoutingPublisher:
     api: KubeApi
     service_for: dict[str, str]
     port: int = 6379
+    port_for: dict[str, int] = field(default_factory=dict)
     backoff_base: float = 0.05
     backoff_cap: float = 2.0
     pending: dict[str, _Pending] = field(default_factory=dict)
@@ -240,7 +241,7 @@ class RoutingPublisher:
                         epoch=job.epoch,
                         primary=job.primary,
                         leader=job.leader,
-                        port=self.port,
+                        port=self.port_for.get(group, self.port),
                     )
                 except (StaleEpoch, ConflictingConfig) as err:
                     log.warning("routing for %s refused: %s", group, err)

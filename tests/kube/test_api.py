@@ -58,6 +58,9 @@ def test_from_status(status: int, cls: type, retryable: bool) -> None:
 def test_transport_errors_are_unavailable() -> None:
     err = classify(ConnectionRefusedError("refused"), "list pods")
     assert isinstance(err, KubeUnavailable) and err.status is None and "refused" in str(err)
+    assert err.code == "connection"
+    assert classify(TimeoutError("timed out")).code == "timeout"
+    assert from_status(503, "").code == 503
 
 
 def test_retry_policy_is_capped() -> None:
@@ -130,13 +133,17 @@ def test_client_errors_are_not_retried(api: ApiServer, status: int, cls: type) -
 
 
 def test_hook_sees_every_outcome(api: ApiServer) -> None:
-    seen: list[tuple[str, str, str]] = []
+    seen: list[tuple] = []
     k = fast_api(api.url)
     k.stats.hook = lambda *key: seen.append(key)
     run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
     with api.fault(status=403), pytest.raises(KubeForbidden):
         run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
-    assert seen == [("list", "pods", "ok"), ("list", "pods", "forbidden")]
+    api.stop_listening()
+    with pytest.raises(KubeUnavailable):
+        run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
+    assert seen[:2] == [("list", "pods", "ok", None), ("list", "pods", "forbidden", 403)]
+    assert set(seen[2:]) == {("list", "pods", "unavailable", "connection")}
     k.close()
 
 
@@ -148,4 +155,13 @@ def test_api_down_fails_fast(api: ApiServer) -> None:
     assert "list pods" in str(e.value)
     api.resume()
     assert run(k.call("list", "pods", k.core.list_namespaced_pod, NS))["items"] == []
+    k.close()
+
+
+def test_a_slow_api_times_out_typed(api: ApiServer) -> None:
+    k = fast_api(api.url, request_timeout=(1.0, 0.3), retry=RetryPolicy(attempts=1))
+    with api.fault(method="GET", delay=1.0, times=1):
+        with pytest.raises(KubeUnavailable) as e:
+            run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
+    assert e.value.code == "timeout"
     k.close()

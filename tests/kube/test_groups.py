@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from gungnir.kube import StaleEpoch, spec_to_settings
-from gungnir.kube.groups import merge_conditions, parse_duration
+from gungnir.core import Settings
+from gungnir.kube import StaleEpoch, kube_options, spec_to_settings
+from gungnir.kube.groups import merge_conditions
+from gungnir.kube.spec import parse_duration
 
 from .apiserver import ApiServer
 from .conftest import GROUP, NS, Kubelet, backend, run, until
@@ -19,18 +21,21 @@ GOOD = {
     "fenceAfter": "2s",
     "promoteAfter": "4s",
     "maxClockDrift": "250ms",
-    "maxLag": 4096,
+    "maxLag": "3s",
     "failoverTimeout": "1m30s",
+    "parallelSyncs": 2,
+    "port": 6380,
+    "service": "cache-rw",
 }
 
 
-def test_good_spec_becomes_snake_case_settings() -> None:
+def test_good_spec_becomes_the_cores_settings() -> None:
     s, problems = spec_to_settings("cache", GOOD)
     assert problems == []
+    # Only what the spec sets: the core's defaults stay the one source of defaults.
     assert s == {
-        "name": "cache",
+        "group": "cache",
         "voters": ("n1", "n2", "n3"),
-        "quorum": 2,
         "policy": "consistency",
         "down_after": 5.0,
         "probe_interval": 0.5,
@@ -38,36 +43,40 @@ def test_good_spec_becomes_snake_case_settings() -> None:
         "fence_after": 2.0,
         "promote_after": 4.0,
         "max_clock_drift": 0.25,
-        "max_lag": 4096,
-        "port": 6379,
-        "primary_service": "cache-primary",
-        "read_service": "cache-read",
+        "max_lag": 3.0,
+        "parallel_syncs": 2,
+    }
+    core = Settings(**s, nodes=("cache-0", "cache-1"))  # the core accepts it as is
+    assert core.quorum == Settings.quorum and core.fence_after == 2.0
+    assert kube_options("cache", GOOD) == {
         "selector": "gungnir.io/group=cache",
+        "primary_service": "cache-rw",
+        "read_service": "cache-read",
+        "port": 6380,
     }
 
 
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        ({"quorum": 4}, "spec.quorum: 4 must be between 1 and the number of voters (3)"),
-        ({"voters": ["a", "b"]}, "2 voters; use an odd number"),
-        ({"voters": ["a", "a", "b"]}, "names must be unique"),
-        ({"policy": "yolo"}, "spec.policy: must be one of availability, consistency"),
+        ({"quorum": 4}, "quorum 4 > 3 voters: the primary could never be down"),
+        ({"voters": ["a", "b"]}, "voters must name 3 or 5 daemons (got 2)"),
+        ({"voters": ["a", "a", "b"]}, "voters has duplicates"),
+        ({"policy": "yolo"}, "policy must be one of"),
         ({"downAfter": "5 seconds"}, "spec.downAfter: not a duration"),
-        ({"downAfter": "400ms"}, "spec.downAfter (0.4s) must exceed spec.probeInterval"),
-        ({"promoteAfter": "2.5s"}, "must be less than promoteAfter (2.5s)"),
-        ({"fenceAfter": None}, "must be set together"),
-        ({"maxLag": "big"}, "spec.maxLag: must be an integer"),
+        ({"downAfter": "10s"}, "report_ttl must be >= down_after"),
+        ({"promoteAfter": "2.5s"}, "timing rule broken: fence_after + probe_interval"),
+        ({"parallelSyncs": "2"}, "spec.parallelSyncs: must be an integer"),
         ({"port": 70000}, "spec.port: 70000 is not a TCP port"),
         ({"quorom": 2}, "spec.quorom: unknown field"),
         ({"selector": {"matchLabels": {}}}, "spec.selector: matchLabels must be"),
+        ({"initialPrimary": "cache-9"}, "initial_primary 'cache-9' is not one of nodes"),
     ],
 )
 def test_bad_specs_are_reported_clearly(change: dict, needle: str) -> None:
     spec = {k: v for k, v in (GOOD | change).items() if v is not None}
-    settings, problems = spec_to_settings("cache", spec)
+    _, problems = spec_to_settings("cache", spec, nodes=["cache-0", "cache-1"])
     assert any(needle in p for p in problems), problems
-    assert set(settings) >= {"quorum", "down_after", "voters"}  # still complete
 
 
 def test_missing_voters() -> None:
@@ -76,10 +85,16 @@ def test_missing_voters() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("500ms", 0.5), ("1m30s", 90.0), ("2h", 7200.0), (3, 3.0), ("0.5s", 0.5)]
+    ("text", "seconds"), [("500ms", 0.5), ("1m30s", 90.0), ("2h", 7200.0), (3, 3.0), ("0s", 0.0)]
 )
 def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5", "5 s", "s", "1m-2s", True])
+def test_parse_duration_rejects(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
 
 
 def test_conditions_keep_transition_time_when_unchanged() -> None:
@@ -135,7 +150,7 @@ def test_spec_validity_is_reported_as_a_condition(
         )
         cond = _cond(_group(kc), "SpecValid")
         assert cond is not None and cond["reason"] == "InvalidSpec"
-        assert "spec.quorum: 5 must be between 1 and the number of voters (3)" in cond["message"]
+        assert "quorum 5 > 3 voters: the primary could never be down" in cond["message"]
         assert cond["observedGeneration"] == 2
         assert b.settings(GROUP) == good  # the last good settings stay in force
         assert b.problems(GROUP)
