@@ -1,0 +1,275 @@
+"""Failover time: gungnir against Valkey's own Sentinel, measured in the same run.
+
+Same topology (1 primary + 2 replicas from the pinned valkey-server, three sentinels or three
+gungnir daemons, each a separate process), same detection time (Sentinel's
+``down-after-milliseconds 1000``, gungnir's ``down_after: 1.0``), same writer: one client
+that finds the primary with ``SENTINEL GET-MASTER-ADDR-BY-NAME`` (both answer it) and writes
+a distinct key every 2 ms.  Measured: write unavailability, from the SIGKILL of the primary to
+the first acknowledged write on the new primary, over ``GUNGNIR_BENCH_FAILOVER_RUNS`` runs
+(default 5) each on a fresh group; also the acknowledged writes the new primary lacks.
+A third case runs gungnir at 500 ms detection (the issue's "under 1 s" goal).
+
+    pytest bench/test_bench_failover.py -s --benchmark-json=failover.json
+
+pytest-benchmark's own statistics time kill -> first new ack as polled every 2 ms; the exact
+values (from the writer's timestamps) and the medians are in ``extra_info`` and printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gungnir.local import LocalGroup, _call, free_port, start_group_now, valkey_binary, wait_until
+from gungnir.runtime.cluster import DaemonProcess, cluster_docs, write_docs
+from gungnir.runtime.writer import Writer, count_lost
+
+RUNS = int(os.environ.get("GUNGNIR_BENCH_FAILOVER_RUNS", "5"))
+PROBE_INTERVAL = float(os.environ.get("GUNGNIR_BENCH_PROBE_INTERVAL", "0.05"))
+GROUP = "bench"
+RESULTS: dict[str, dict[str, Any]] = {}
+
+pytestmark = pytest.mark.slow
+
+
+def gungnir_settings(detection: float) -> dict[str, Any]:
+    """Timings for a given detection time (fencing rule: fence + probe + drift < promote)."""
+    return {
+        "probe_interval": PROBE_INTERVAL,
+        "down_after": detection,
+        "report_ttl": 2 * detection,
+        "election_timeout": max(1.0, detection),
+        "election_jitter": 0.3,
+        "fence_after": detection / 2,
+        "promote_after": detection,
+        "max_clock_drift": 0.1,
+        "failover_timeout": 10.0,
+        "probe_timeout": min(0.3, detection / 2),
+        "action_timeout": 1.0,
+    }
+
+
+class WriterThread:
+    """The shared writer, on its own event loop in a thread (the test thread kills nodes)."""
+
+    def __init__(self, sentinels: list[tuple[str, int]]) -> None:
+        self.writer = Writer(sentinels, GROUP, prefix="b", interval=0.002)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.loop.run_until_complete(self.writer.run())
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.writer.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class Scenario:
+    """One fresh group + three failover processes + the writer."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="gungnir-bench-"))
+        self.group: LocalGroup | None = None
+        self.writer: WriterThread | None = None
+        self.procs: list[Any] = []
+        self.t_kill = 0.0
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.group = start_group_now(replicas=2)
+        self.start_watchers()
+        self.writer = WriterThread(self.endpoints())
+        wait_until(lambda: len(self.writer.writer.acks) >= 100, timeout=20, what="writer warm-up")
+
+    def start_watchers(self) -> None:
+        raise NotImplementedError
+
+    def kill_and_wait(self) -> None:
+        assert self.group is not None and self.writer is not None
+        old = (self.group.primary.host, self.group.primary.port)
+        self.t_kill = time.monotonic()
+        self.group.primary.kill(signal.SIGKILL)
+        w = self.writer.writer
+        deadline = self.t_kill + 60
+        while w.first_ack_after(self.t_kill, not_on=old) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("no acknowledged write on a new primary within 60 s")
+            time.sleep(0.002)  # polling period of the condition, with a deadline
+
+    def result(self) -> tuple[float, int]:
+        assert self.group is not None and self.writer is not None
+        old = (self.group.primary.host, self.group.primary.port)
+        w = self.writer.writer
+        first = w.first_ack_after(self.t_kill, not_on=old)
+        assert first is not None
+        lost = asyncio.run(count_lost(first.node, "b", list(w.acks)))
+        return first.at - self.t_kill, lost
+
+    def stop(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
+        for p in self.procs:
+            p.stop()
+        if self.group is not None:
+            self.group.stop()
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class SentinelProcess:
+    def __init__(self, workdir: Path, primary: tuple[str, int], down_after_ms: int) -> None:
+        self.port = free_port()
+        self.conf = workdir / f"sentinel-{self.port}.conf"
+        self.conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndaemonize no\ndir {workdir}\n"
+            f"logfile {workdir}/sentinel-{self.port}.log\n"
+            f"sentinel monitor {GROUP} {primary[0]} {primary[1]} 2\n"
+            f"sentinel down-after-milliseconds {GROUP} {down_after_ms}\n"
+            f"sentinel failover-timeout {GROUP} 10000\n"
+            f"sentinel parallel-syncs {GROUP} 1\n"
+        )
+        self.proc = subprocess.Popen(
+            [valkey_binary(), str(self.conf), "--sentinel"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+class SentinelScenario(Scenario):
+    name = "sentinel"
+
+    def start_watchers(self) -> None:
+        assert self.group is not None
+        p = self.group.primary
+        self.procs = [SentinelProcess(self.tmp, (p.host, p.port), 1000) for _ in range(3)]
+
+        def discovered() -> bool:
+            for s in self.procs:
+                others = _call("127.0.0.1", s.port, ("SENTINEL", "SENTINELS", GROUP), 1.0)
+                reps = _call("127.0.0.1", s.port, ("SENTINEL", "REPLICAS", GROUP), 1.0)
+                if not isinstance(others, list) or len(others) != 2 or len(reps) != 2:
+                    return False
+            return True
+
+        wait_until(discovered, timeout=30, what="sentinels to discover each other and replicas")
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", s.port) for s in self.procs]
+
+
+class GungnirScenario(Scenario):
+    def __init__(self, detection: float) -> None:
+        super().__init__()
+        self.detection = detection
+        self.name = f"gungnir-{int(detection * 1000)}ms"
+
+    def start_watchers(self) -> None:
+        assert self.group is not None
+        nodes = {n.name: (n.host, n.port) for n in self.group.nodes}
+        self.docs = cluster_docs(
+            nodes, self.tmp, group=GROUP, settings=gungnir_settings(self.detection)
+        )
+        self.procs = [DaemonProcess(p).start() for p in write_docs(self.docs, self.tmp)]
+
+        def ready() -> bool:
+            import json
+
+            for d in self.endpoints():
+                st = json.loads(_call(*d, ("GUNGNIR.STATUS",), 1.0))
+                g = st["groups"][0]
+                if g["primary"] != "node-0" or not all(p["up"] for p in st["peers"].values()):
+                    return False
+            return True
+
+        wait_until(ready, timeout=30, what="daemons to agree on the primary")
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [
+            ("127.0.0.1", int(d["peers"][d["daemon"]["id"]].rsplit(":", 1)[1])) for d in self.docs
+        ]
+
+
+def _measure(benchmark: Any, make: Any) -> None:
+    current: list[Scenario] = []
+    values: list[float] = []
+    losses: list[int] = []
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        s = make()
+        current.append(s)
+        s.start()
+        return (), {}
+
+    def target() -> None:
+        current[-1].kill_and_wait()
+
+    def teardown() -> None:
+        s = current[-1]
+        try:
+            time.sleep(0.3)  # let the writer acknowledge a few writes on the new primary
+            unavailable, lost = s.result()
+            values.append(unavailable)
+            losses.append(lost)
+        finally:
+            s.stop()
+
+    try:
+        benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=RUNS, iterations=1)
+    finally:
+        for s in current:
+            with contextlib.suppress(Exception):
+                s.stop()
+    name = current[0].name
+    RESULTS[name] = {
+        "median_s": statistics.median(values),
+        "min_s": min(values),
+        "max_s": max(values),
+        "runs_s": [round(v, 4) for v in values],
+        "lost": losses,
+    }
+    benchmark.group = "failover write unavailability"
+    benchmark.extra_info.update({"impl": name, **RESULTS[name]})
+    print(f"\n{name}: median {RESULTS[name]['median_s']:.3f}s "
+          f"range {min(values):.3f}-{max(values):.3f}s runs {RESULTS[name]['runs_s']} "
+          f"lost {losses}")  # fmt: skip
+
+
+def test_sentinel_1000ms(benchmark: Any) -> None:
+    _measure(benchmark, SentinelScenario)
+
+
+def test_gungnir_1000ms(benchmark: Any) -> None:
+    _measure(benchmark, lambda: GungnirScenario(1.0))
+    if "sentinel" in RESULTS:
+        ratio = RESULTS["gungnir-1000ms"]["median_s"] / RESULTS["sentinel"]["median_s"]
+        benchmark.extra_info["ratio_to_sentinel"] = round(ratio, 3)
+        print(f"gungnir / sentinel at 1000 ms detection: {ratio:.2f}")
+
+
+def test_gungnir_500ms(benchmark: Any) -> None:
+    _measure(benchmark, lambda: GungnirScenario(0.5))
