@@ -1,0 +1,58 @@
+"""The runtime's ConfigPublisher on Kubernetes, driven with the core's own Config."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from gungnir.core.state import Config
+from gungnir.kube.publisher import KubeConfigPublisher, roles_for
+
+from .apiserver import ApiServer
+from .conftest import GROUP, NS, Kubelet, backend, run, until
+
+
+def test_roles_for_fences_a_stale_primary_label() -> None:
+    cfg = Config(3, "b", ("a", "c"))
+    assert roles_for(cfg, {"a": "primary", "b": "replica", "c": None, "d": "primary"}) == {
+        "a": "replica",
+        "b": "primary",
+        "c": "replica",
+        "d": "fenced",
+    }
+
+
+def test_publish_routes_labels_records_and_notifies(
+    api: ApiServer, kc: client.ApiClient, cluster: Kubelet
+) -> None:
+    async def scenario() -> None:
+        b = backend(api.url)
+        await b.start()
+        pub = KubeConfigPublisher(b)
+        await pub.publish(GROUP, Config(1, "cache-0", ("cache-1", "cache-2")), {})
+        await until(lambda: b.publisher.converged(GROUP, 1, "cache-0"), what="routing 1")
+        await until(lambda: b.pods(GROUP)["cache-0"].role == "primary", what="labels 1")
+        await pub.publish(GROUP, Config(2, "cache-1", ("cache-0", "cache-2")), {})
+        await until(lambda: b.publisher.converged(GROUP, 2, "cache-1"), what="routing 2")
+        roles = {n: p.role for n, p in b.pods(GROUP).items()}
+        assert roles == {"cache-0": "replica", "cache-1": "primary", "cache-2": "replica"}
+        vg = client.CustomObjectsApi(kc).get_namespaced_custom_object(
+            "gungnir.io", "v1alpha1", NS, "valkeygroups", GROUP
+        )
+        assert (vg["status"]["epoch"], vg["status"]["primary"]) == (2, "cache-1")
+        # A late publish of an older config changes nothing.
+        await pub.publish(GROUP, Config(1, "cache-0", ("cache-1", "cache-2")), {})
+        await until(lambda: b.publisher.stale == 1, what="stale routing refused")
+        assert b.pods(GROUP)["cache-1"].role == "primary"
+        pub.notify(GROUP, "+promoted-slave", "cache-1")
+        pub.notify(GROUP, "+odown", "cache-0")
+        pub.notify(GROUP, "+sdown", "cache-0")  # not an Event: per-daemon noise
+        await until(lambda: b.events.posted == 2, what="events")
+        evs = client.CoreV1Api(kc).list_namespaced_event(NS).items
+        got = {(e.involved_object.kind, e.involved_object.name, e.reason, e.type) for e in evs}
+        assert got == {
+            ("Pod", "cache-1", "ReplicaPromoted", "Normal"),
+            ("ValkeyGroup", GROUP, "FailoverDetected", "Warning"),
+        }
+        await b.close()
+
+    run(scenario())
