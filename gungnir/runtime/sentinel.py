@@ -413,18 +413,22 @@ class SentinelService:
     def describe(
         self,
         group: str,
-        instance: InstanceState | None = None,
+        instance: InstanceState | tuple[str, int] | None = None,
         *,
         primary: PrimaryState | None = None,
     ) -> str:
         """Sentinel's instance text: ``master <name> <ip> <port>``, or for a replica or a
         daemon ``<kind> <name> <ip> <port> @ <group> <primary ip> <primary port>``.
 
-        ``primary`` overrides the view's primary (e.g. the *old* one for +promoted-slave).
+        ``instance`` is ``None`` for the group's primary, a record, or a ``(host, port)``
+        pair meaning a replica. ``primary`` overrides the view's primary (e.g. the *old*
+        one for +promoted-slave, which Sentinel publishes before the switch).
         """
         master = primary if primary is not None else self.view.primary(group)
         if master is None:
             raise KeyError(group)
+        if isinstance(instance, tuple):
+            instance = ReplicaState(host=instance[0], port=instance[1])
         if instance is None or isinstance(instance, PrimaryState):
             subject = instance if instance is not None else master
             return f"master {group} {subject.host} {subject.port}"
@@ -437,7 +441,7 @@ class SentinelService:
         self,
         event: str,
         group: str,
-        instance: InstanceState | None = None,
+        instance: InstanceState | tuple[str, int] | None = None,
         *,
         primary: PrimaryState | None = None,
         extra: str = "",

@@ -591,7 +591,7 @@ def test_down_and_recovery_events_match_a_real_sentinel() -> None:
 
             def render() -> None:
                 svc.emit("+sdown", GROUP, replica_record)
-                svc.emit("-sdown", GROUP, replica_record)
+                svc.emit("-sdown", GROUP, (replica.host, replica.port))  # address form
                 svc.emit("+sdown", GROUP)
                 svc.emit_odown(GROUP, votes=1, quorum=1)
                 svc.emit("-sdown", GROUP)
@@ -609,3 +609,95 @@ def test_down_and_recovery_events_match_a_real_sentinel() -> None:
         assert rendered[:2] == seen_replica
         for event in rendered[2:]:
             assert event in seen, (event, seen)
+
+
+@pytest.mark.slow
+def test_writer_follows_a_failover_driven_by_gungnir_daemons(tmp_path: Any) -> None:
+    """The end-to-end promise: an application using redis-py's Sentinel class, pointed at
+    three gungnir daemons, keeps writing through a SIGKILL of the primary; its writes land on
+    the primary the daemons elect, and a subscriber sees Sentinel's +switch-master."""
+    import asyncio
+    import signal
+    import threading
+
+    import redis.asyncio
+
+    from gungnir.runtime.cluster import InProcessCluster, cluster_docs
+
+    async def main() -> None:
+        with start_group(replicas=2) as group:
+            nodes = {n.name: (n.host, n.port) for n in group.nodes}
+            docs = cluster_docs(nodes, tmp_path, group=GROUP)
+            async with InProcessCluster(docs) as cluster:
+                endpoints = [("127.0.0.1", d.port) for d in cluster.daemons.values()]
+
+                async def agreed(expected: set[Any]) -> None:
+                    deadline = time.monotonic() + 20
+                    while cluster.primaries() != expected:
+                        assert time.monotonic() < deadline, cluster.primaries()
+                        await asyncio.sleep(0.02)
+
+                await agreed({"node-0"})
+                first = next(iter(cluster.daemons.values()))
+                watcher = redis.asyncio.Redis(port=first.port)
+                sub = watcher.pubsub()
+                await sub.psubscribe("+switch-master")
+
+                acked: list[tuple[int, float]] = []
+                stop = threading.Event()
+
+                def writer() -> None:
+                    sentinel = RedisSentinel(endpoints, sentinel_kwargs={"socket_timeout": 1})
+                    primary = sentinel.master_for(GROUP, socket_timeout=1)
+                    deadline = time.monotonic() + 60
+                    for i in range(100_000):
+                        if stop.is_set() or time.monotonic() > deadline:
+                            break
+                        try:
+                            if primary.set(f"w{i}", i):
+                                acked.append((i, time.monotonic()))
+                        except (*RETRYABLE, redis.TimeoutError, redis.ResponseError):
+                            time.sleep(0.02)  # client back-off between attempts
+                    primary.close()
+
+                task = asyncio.create_task(asyncio.to_thread(writer))
+                deadline = time.monotonic() + 10
+                while len(acked) < 50:
+                    assert time.monotonic() < deadline and not task.done()
+                    await asyncio.sleep(0.02)
+                group.primary.kill(signal.SIGKILL)
+                killed_at = time.monotonic()
+                deadline = time.monotonic() + 30
+                while not (len(cluster.primaries()) == 1 and "node-0" not in cluster.primaries()):
+                    assert time.monotonic() < deadline, cluster.primaries()
+                    await asyncio.sleep(0.02)
+                (new_name,) = cluster.primaries()
+                new = next(n for n in group.nodes if n.name == new_name)
+                deadline = time.monotonic() + 30
+                while sum(1 for _, t in acked if t > killed_at) < 50:
+                    assert time.monotonic() < deadline and not task.done(), len(acked)
+                    await asyncio.sleep(0.02)
+                stop.set()
+                await task
+
+                message = None
+                deadline = time.monotonic() + 10
+                while message is None or message["type"] != "pmessage":
+                    assert time.monotonic() < deadline
+                    message = await sub.get_message(timeout=1)
+                old = group.primary
+                assert message["data"] == (
+                    f"{GROUP} {old.host} {old.port} {new.host} {new.port}".encode()
+                )
+                await sub.aclose()
+                await watcher.aclose()
+
+                after = [i for i, t in acked if t > killed_at]
+                values = new.command("MGET", *[f"w{i}" for i in after])
+                assert values == [str(i).encode() for i in after]
+                for host, port in endpoints:  # blocking clients off the daemons' loop
+                    one = RedisSentinel([(host, port)], sentinel_kwargs={"socket_timeout": 5})
+                    discovered = await asyncio.to_thread(one.discover_master, GROUP)
+                    assert discovered == (new.host, new.port)
+
+    asyncio.run(main())
