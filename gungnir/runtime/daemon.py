@@ -36,6 +36,7 @@ from gungnir.core import (
     Notify,
     PeerStatus,
     Persist,
+    Probe,
     PublishConfig,
     Received,
     Send,
@@ -49,11 +50,13 @@ from gungnir.core import (
 from . import executor
 from .config import DaemonConfig, GroupConfig
 from .logs import DecisionLog
+from .metrics import Metrics, MetricsHTTPServer
 from .peers import PeerHub, PeerLink, client_tls, server_tls
 from .prober import NodeLink
 from .resp_server import CommandError, RespConnection, RespServer
 from .sentinel import SentinelService
 from .store import DurableState, StateStore, StoreError
+from .telemetry import Telemetry
 from .view import DaemonView, status
 
 __all__ = ["ConfigPublisher", "Daemon", "GroupRuntime", "LocalPublisher"]
@@ -224,6 +227,10 @@ class Daemon:
         self.hub = PeerHub(config.id, config.peers, config.secret, self._deliver)
         self.server = RespServer(password=config.sentinel_password)
         self.sentinel = SentinelService(DaemonView(self))
+        self.metrics = Metrics(process_metrics=False)
+        self.telemetry = Telemetry(self.metrics)
+        self.http: MetricsHTTPServer | None = None
+        self.metrics_port = 0
         self.port = 0
         self.started_at = time.monotonic()
         self.failed: BaseException | None = None
@@ -265,6 +272,9 @@ class Daemon:
                 server_name=self.config.tls.server_name if self.config.tls else None,
             )
             self.links[peer] = link
+        if self.config.metrics_bind is not None:
+            self.http = MetricsHTTPServer(self.metrics.registry, ready=self._ready, live=self._live)
+            self.metrics_port = await self.http.start(*self.config.metrics_bind)
         self._consumer = asyncio.get_running_loop().create_task(self._consume(), name="core")
         for name in self.groups:
             d = durable[name]
@@ -295,6 +305,8 @@ class Daemon:
         for t in list(self._background):
             t.cancel()
         await self.server.close()
+        if self.http is not None:
+            await self.http.close()
         self.decisions.close()
         self.stopped.set()
 
@@ -346,12 +358,16 @@ class Daemon:
         before = rt.state.config
         if self.observer is not None:
             self.observer(self.config.id, group, event, now)
+        self.telemetry.event(group, event)
         rt.state, actions = step(rt.state, event, now)
         for action in actions:
             if self.observer is not None:
                 self.observer(self.config.id, group, action, now)
+            self.telemetry.action(group, action, now)
             self._do(rt, action, now)
         rt.schedule(now)
+        if actions or not isinstance(event, Probe):
+            self.telemetry.state(group, rt.state)
         after = rt.state.config
         if after.primary != before.primary and before.primary and after.primary:
             old, new = rt.cfg.nodes[before.primary], rt.cfg.nodes[after.primary]
@@ -426,6 +442,18 @@ class Daemon:
                 self.sentinel.emit(n.event, rt.name, extra=n.detail)
         except (KeyError, RuntimeError):
             self.sentinel.publish_event(n.event, f"{rt.name} {n.detail}")
+
+    def _live(self) -> tuple[bool, str]:
+        if self.failed is not None:
+            return False, f"stopping: {self.failed}"
+        ok = self._consumer is not None and not self._consumer.done()
+        return ok, "core loop running" if ok else "core loop stopped"
+
+    def _ready(self) -> tuple[bool, str]:
+        missing = [n for n, g in self.groups.items() if g.state.config.primary is None]
+        if missing:
+            return False, f"no known primary for {', '.join(sorted(missing))}"
+        return True, "every group has a primary"
 
     # -- operator commands ---------------------------------------------------------------------
 
