@@ -39,7 +39,16 @@ def test_metrics_health_and_json_logs(tmp_path):
                 d["daemon"]["metrics_bind"] = "127.0.0.1:0"
             async with InProcessCluster(docs) as c:
                 d1 = c.daemons["d1"]
-                await until(lambda: c.primaries() == {"node-0"}, 10, "bootstrap")
+                await until(
+                    lambda: c.primaries() == {"node-0"} and all(x.up for x in d1.links.values()),
+                    10,
+                    "bootstrap with every peer up",
+                )
+                await until(
+                    lambda: all(ok for _, ok, _ in d1.groups["demo"].state.peers),
+                    10,
+                    "the core to see the peers up",
+                )
                 code, body = await http_get(d1.metrics_port, "/readyz")
                 assert code == 200
                 code, body = await http_get(d1.metrics_port, "/metrics")
