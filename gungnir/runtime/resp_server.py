@@ -35,7 +35,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from gungnir import __version__
 from gungnir.resp import NEED_DATA, ProtocolError, Push, Reader, ReplyError, SimpleString, encode
@@ -234,8 +234,9 @@ class RespConnection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Duck-typed on purpose: uvloop's transports implement the interface without
+        # subclassing asyncio.Transport.
+        self._transport = cast(asyncio.Transport, transport)
         self.peer = transport.get_extra_info("peername")
         if len(self.server.clients) >= self.server.max_clients:
             transport.write(encode(ReplyError("ERR max number of clients reached"), protocol=2))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+import uvloop
 
 from gungnir.resp import NEED_DATA, Push, Reader, ReplyError, error_from_message, pack_command
 from gungnir.runtime.resp_server import OK, CommandError, RespServer, glob_match
@@ -67,9 +68,11 @@ class Client:
         self.w.close()
 
 
-def serve(test: Callable[[RespServer, int], Awaitable[None]], **server_kwargs: Any) -> None:
-    """Run ``test(server, port)`` against a fresh server in a fresh loop; ``_setup`` is
-    called with the server before it listens."""
+def serve(
+    test: Callable[[RespServer, int], Awaitable[None]], loop: str = "asyncio", **server_kwargs: Any
+) -> None:
+    """Run ``test(server, port)`` against a fresh server in a fresh loop (asyncio's or
+    uvloop's); ``_setup`` is called with the server before it listens."""
     setup = server_kwargs.pop("_setup", None)
 
     async def main() -> None:
@@ -82,7 +85,13 @@ def serve(test: Callable[[RespServer, int], Awaitable[None]], **server_kwargs: A
         finally:
             await server.close()
 
-    asyncio.run(main())
+    if loop == "uvloop":
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
+
+
+LOOPS = pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 
 
 def add_test_commands(server: RespServer) -> None:
@@ -201,7 +210,8 @@ def test_auth_without_a_password_configured() -> None:
 # -- ordering, pipelining, feeding modes ---------------------------------------------------
 
 
-def test_pipelined_replies_stay_in_order_across_async_handlers() -> None:
+@LOOPS
+def test_pipelined_replies_stay_in_order_across_async_handlers(loop: str) -> None:
     async def test(server: RespServer, port: int) -> None:
         c = await Client.open(port)
         commands = [
@@ -226,7 +236,7 @@ def test_pipelined_replies_stay_in_order_across_async_handlers() -> None:
         ]
         c.close()
 
-    serve(test, _setup=add_test_commands)
+    serve(test, _setup=add_test_commands, loop=loop)
 
 
 @pytest.mark.parametrize("mode", ["whole", "bytewise", "trailing"])
@@ -254,7 +264,8 @@ def test_feeding_modes(mode: str) -> None:
     serve(test)
 
 
-def test_many_pipelined_requests_are_all_answered_in_order() -> None:
+@LOOPS
+def test_many_pipelined_requests_are_all_answered_in_order(loop: str) -> None:
     count = 20_000  # beyond max_queued, so reading pauses and resumes
 
     async def test(server: RespServer, port: int) -> None:
@@ -264,7 +275,7 @@ def test_many_pipelined_requests_are_all_answered_in_order() -> None:
         assert got == [str(i).encode() for i in range(count)]
         c.close()
 
-    serve(test, max_queued=64)
+    serve(test, max_queued=64, loop=loop)
 
 
 def test_inline_commands() -> None:
@@ -321,7 +332,8 @@ def test_command_errors_keep_the_connection() -> None:
         b"*1\r\n$3\r\nfoobar\r\n",  # bulk longer than announced
     ],
 )
-def test_garbage_gets_an_error_then_close_and_the_server_survives(garbage: bytes) -> None:
+@LOOPS
+def test_garbage_gets_an_error_then_close_server_survives(garbage: bytes, loop: str) -> None:
     async def test(server: RespServer, port: int) -> None:
         c = await Client.open(port)
         await c.send(PING + garbage + PING)
@@ -339,7 +351,7 @@ def test_garbage_gets_an_error_then_close_and_the_server_survives(garbage: bytes
         assert await fresh.call("PING") == b"PONG"
         fresh.close()
 
-    serve(test)
+    serve(test, loop=loop)
 
 
 def test_random_bytes_never_break_the_server() -> None:
@@ -392,7 +404,8 @@ def test_request_size_limit() -> None:
     serve(test, max_request_bytes=1024)
 
 
-def test_quit_answers_then_closes() -> None:
+@LOOPS
+def test_quit_answers_then_closes(loop: str) -> None:
     async def test(server: RespServer, port: int) -> None:
         c = await Client.open(port)
         await c.send(PING + pack_command("QUIT") + PING)
@@ -400,7 +413,7 @@ def test_quit_answers_then_closes() -> None:
         assert await c.closed()
         assert c.parser.gets() is NEED_DATA  # the PING after QUIT was not answered
 
-    serve(test)
+    serve(test, loop=loop)
 
 
 def test_max_clients() -> None:
@@ -455,7 +468,8 @@ def test_resp2_pubsub_mode() -> None:
     serve(test)
 
 
-def test_resp3_pushes_interleave_with_replies() -> None:
+@LOOPS
+def test_resp3_pushes_interleave_with_replies(loop: str) -> None:
     async def test(server: RespServer, port: int) -> None:
         sub = await Client.open(port)
         await sub.call("HELLO", "3")
@@ -469,7 +483,7 @@ def test_resp3_pushes_interleave_with_replies() -> None:
         assert got[1] == b"still works"
         sub.close()
 
-    serve(test)
+    serve(test, loop=loop)
 
 
 @pytest.mark.slow
