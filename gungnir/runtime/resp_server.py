@@ -236,11 +236,11 @@ class RespConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Duck-typed on purpose: uvloop's transports implement the interface without
         # subclassing asyncio.Transport.
-        self._transport = cast(asyncio.Transport, transport)
-        self.peer = transport.get_extra_info("peername")
+        tr = self._transport = cast(asyncio.Transport, transport)
+        self.peer = tr.get_extra_info("peername")
         if len(self.server.clients) >= self.server.max_clients:
-            transport.write(encode(ReplyError("ERR max number of clients reached"), protocol=2))
-            transport.close()
+            tr.write(encode(ReplyError("ERR max number of clients reached"), protocol=2))
+            tr.close()
             self.closed = True
             return
         self.server.clients.add(self)
