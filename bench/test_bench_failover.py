@@ -38,6 +38,8 @@ from gungnir.runtime.writer import Writer, count_lost
 RUNS = int(os.environ.get("GUNGNIR_BENCH_FAILOVER_RUNS", "5"))
 PROBE_INTERVAL = float(os.environ.get("GUNGNIR_BENCH_PROBE_INTERVAL", "0.05"))
 GROUP = "bench"
+#: The consistency policy's write lease: min-replicas-max-lag + margin + clock drift = 1.6 s.
+CONSISTENCY_LEASE = {"min_replicas_max_lag": 1.0, "lease_margin": 0.5}
 RESULTS: dict[str, dict[str, Any]] = {}
 
 pytestmark = pytest.mark.slow
@@ -183,17 +185,21 @@ class SentinelScenario(Scenario):
 
 
 class GungnirScenario(Scenario):
-    def __init__(self, detection: float) -> None:
+    def __init__(self, detection: float, policy: str = "availability") -> None:
         super().__init__()
         self.detection = detection
+        self.policy = policy
         self.name = f"gungnir-{int(detection * 1000)}ms"
+        if policy != "availability":
+            self.name += f"-{policy}"
 
     def start_watchers(self) -> None:
         assert self.group is not None
         nodes = {n.name: (n.host, n.port) for n in self.group.nodes}
-        self.docs = cluster_docs(
-            nodes, self.tmp, group=GROUP, settings=gungnir_settings(self.detection)
-        )
+        settings = gungnir_settings(self.detection)
+        if self.policy == "consistency":
+            settings.update(policy="consistency", **CONSISTENCY_LEASE)
+        self.docs = cluster_docs(nodes, self.tmp, group=GROUP, settings=settings)
         self.procs = [DaemonProcess(p).start() for p in write_docs(self.docs, self.tmp)]
 
         def ready() -> bool:
@@ -204,6 +210,9 @@ class GungnirScenario(Scenario):
                 g = st["groups"][0]
                 if g["primary"] != "node-0" or not all(p["up"] for p in st["peers"].values()):
                     return False
+            if self.policy == "consistency":  # the primary runs with its write quorum
+                reply = _call(*self.group.primary.address, ("CONFIG", "GET", "min-replicas-*"), 1)
+                return b"1" in reply
             return True
 
         wait_until(ready, timeout=30, what="daemons to agree on the primary")
@@ -273,3 +282,15 @@ def test_gungnir_1000ms(benchmark: Any) -> None:
 
 def test_gungnir_500ms(benchmark: Any) -> None:
     _measure(benchmark, lambda: GungnirScenario(0.5))
+
+
+def test_gungnir_1000ms_consistency(benchmark: Any) -> None:
+    """Consistency policy: waits out the old primary's write lease (1.6 s here) before the
+    new primary takes writes; the goal is no worse than Sentinel plus that lease."""
+    _measure(benchmark, lambda: GungnirScenario(1.0, "consistency"))
+    if "sentinel" in RESULTS:
+        lease = CONSISTENCY_LEASE["min_replicas_max_lag"] + CONSISTENCY_LEASE["lease_margin"] + 0.1
+        budget = RESULTS["sentinel"]["median_s"] + lease
+        mine = RESULTS["gungnir-1000ms-consistency"]["median_s"]
+        benchmark.extra_info["sentinel_plus_lease_s"] = round(budget, 3)
+        print(f"consistency {mine:.3f}s vs sentinel + lease {budget:.3f}s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 
 import pytest
 
@@ -69,5 +70,41 @@ def test_sigkill_primary_fails_over_and_old_primary_rejoins(tmp_path):
         report = check_decision_logs(tmp_path)
         assert report.ok, report.summary()
         assert report.leaders >= 1 and report.configs >= 1
+
+    asyncio.run(main())
+
+
+def test_consistency_policy_fails_over_with_write_quorum_and_no_loss(tmp_path):
+    from gungnir.runtime.cluster import FAST
+    from gungnir.runtime.writer import Writer, count_lost
+
+    async def main():
+        with start_group(replicas=2) as g:
+            settings = dict(FAST, policy="consistency", min_replicas_max_lag=1.0)
+            docs = cluster_docs(nodes_of(g), tmp_path, settings=settings)
+            async with InProcessCluster(docs) as c:
+                await _bootstrapped(c)
+
+                def quorum_of(node):
+                    return node.command("CONFIG", "GET", "min-replicas-to-write")[1]
+
+                await until(lambda: quorum_of(g.primary) == b"1", 10, "the write quorum")
+                w = Writer([("127.0.0.1", d.port) for d in c.daemons.values()], "demo", "c")
+                task = asyncio.get_running_loop().create_task(w.run())
+                await until(lambda: len(w.acks) > 100, 10, "writes before the kill")
+                old = g.primary.address
+                t_kill = time.monotonic()
+                g.primary.kill(signal.SIGKILL)
+                await until(lambda: w.first_ack_after(t_kill, not_on=old), 20, "a new primary")
+                w.stop()
+                await task
+                first = w.first_ack_after(t_kill, not_on=old)
+                assert await count_lost(first.node, "c", w.acks) == 0
+                (new,) = c.primaries()
+                assert quorum_of(by_name(g, new)) == b"1"
+                # The lease (min-replicas-max-lag 1 + margin 0.5 + drift 0.1) was waited out.
+                assert first.at - t_kill >= FAST["down_after"] - FAST["probe_interval"] + 1.5
+
+        assert check_decision_logs(tmp_path).ok
 
     asyncio.run(main())
