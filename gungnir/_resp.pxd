@@ -2,8 +2,10 @@
 # The pure twin (gungnir/_resp_py.py) keeps exactly the same state under the same names,
 # which is what makes the differential tests meaningful.
 
+cimport cython
 from cpython.ref cimport PyObject
 
+@cython.final
 cdef class _Frame:
     # One open aggregate (or streamed string) on the explicit parse stack.
     cdef int kind             # _ARRAY, _SET, _MAP, _PUSH, _ATTR or _STREAM
@@ -14,6 +16,7 @@ cdef class _Frame:
     cdef object key           # pending map key, or the _NOKEY sentinel
 
 
+@cython.final
 cdef class Reader:
     cdef char *buf            # growable receive buffer: [pos, length) is unparsed
     cdef Py_ssize_t cap
@@ -46,6 +49,7 @@ cdef class Reader:
     cdef object poison        # the ProtocolError that poisoned the reader, or None
     cdef object decode_error  # first UnicodeDecodeError inside the current reply
     cdef public object attributes
+    cdef PyObject *keycache[256]  # owned references to short bytes (see _key)
 
     cdef object _fail(self, str message, Py_ssize_t pos)
     cdef object _text(self, const char *p, Py_ssize_t n)
@@ -56,6 +60,8 @@ cdef class Reader:
     cdef Py_ssize_t _feed_big(self, const char *p, Py_ssize_t n) except -1
     cdef Py_ssize_t _start_bulk(self, Py_ssize_t blen, int t, Py_ssize_t start, Py_ssize_t pos,
                                 Py_ssize_t n) except -1
-    cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *newpos)
+    cdef object _key(self, const char *p, Py_ssize_t n)
+    cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *newpos,
+                        bint as_key=*)
     cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
                           Py_ssize_t n) except -1

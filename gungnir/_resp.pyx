@@ -18,6 +18,8 @@ oracle. What makes this one fast:
 
 import codecs
 
+cimport cython
+
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Check, PyByteArray_GET_SIZE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
@@ -26,7 +28,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.unicode cimport PyUnicode_Check
 from libc.stdint cimport uint64_t
-from libc.string cimport memchr, memcpy, memmove
+from libc.stdint cimport uint32_t
+from libc.string cimport memchr, memcmp, memcpy, memmove
 
 from gungnir._resp_types import (
     NEED_DATA,
@@ -102,6 +105,7 @@ DEF DEFAULT_MAX_ELEMENTS = 4294967296
 DEF MIN_CAPACITY = 65536
 DEF SHRINK_ABOVE = 4 * 1024 * 1024
 DEF BIG_BULK = 1024 * 1024  # bulks this large are copied straight into their bytes object
+DEF KEY_CACHE_MAX = 32  # map keys / set members up to this long are shared between replies
 
 cdef unsigned char _VALID[256]
 cdef unsigned char _SHORT[256]
@@ -208,6 +212,53 @@ cdef inline bint _valid_double(const char *p, Py_ssize_t n):
     return i == n
 
 
+cdef double _POW10[23]
+
+
+cdef void _init_pow10():
+    cdef int i
+    _POW10[0] = 1.0
+    for i in range(1, 23):
+        _POW10[i] = _POW10[i - 1] * 10.0  # exact: 10**22 < 2**53 * 2**22
+
+
+_init_pow10()
+
+
+cdef inline bint _fast_double(const char *p, Py_ssize_t n, double *out):
+    """Exactly-rounded value of a plain decimal ``-?d+(.d+)?`` with at most 15 digits.
+
+    Both the digits (< 2**53) and the power of ten (<= 10**22) are exact doubles, so one
+    IEEE division gives the correctly rounded result, the same float() computes.
+    Anything else (exponents, inf/nan, long mantissas) returns False for the slow path.
+    """
+    cdef Py_ssize_t i = 0, digits = 0, frac = -1
+    cdef uint64_t m = 0
+    cdef unsigned int d
+    cdef bint neg = n > 0 and p[0] == b'-'
+    i = neg
+    if i >= n:
+        return False
+    while i < n:
+        d = <unsigned char>p[i] - 48
+        if d <= 9:
+            m = m * 10 + d
+            digits += 1
+            if frac >= 0:
+                frac += 1
+        elif p[i] == b'.' and frac < 0 and digits > 0:
+            frac = 0
+        else:
+            return False
+        i += 1
+    if digits > 15 or frac == 0:
+        return False
+    out[0] = <double>m / _POW10[frac] if frac > 0 else <double>m
+    if neg:
+        out[0] = -out[0]
+    return True
+
+
 cdef inline int _list_add(object lst, object item) except -1:
     """Append to a list presized by capacity: no resize while the capacity lasts."""
     cdef Py_ssize_t size = PyList_GET_SIZE(lst)
@@ -226,10 +277,12 @@ cdef inline object _new_list(Py_ssize_t capacity):
     return lst
 
 
+@cython.final
 cdef class _Frame:
     pass
 
 
+@cython.final
 cdef class Reader:
     """Incremental RESP2/RESP3 reader, compiled. See :class:`gungnir.resp.PyReader`.
 
@@ -243,10 +296,17 @@ cdef class Reader:
         self.buf = NULL
         self.cap = 0
         self.frames = []
+        cdef int i
+        for i in range(256):
+            self.keycache[i] = NULL
 
     def __dealloc__(self):
+        cdef int i
         Py_XDECREF(self.big)
         self.big = NULL
+        for i in range(256):
+            Py_XDECREF(self.keycache[i])
+            self.keycache[i] = NULL
         if self.buf != NULL:
             PyMem_Free(self.buf)
             self.buf = NULL
@@ -462,8 +522,39 @@ cdef class Reader:
         self.big_have = have
         return n
 
+    cdef object _key(self, const char *p, Py_ssize_t n):
+        """bytes for a short map key or set member, shared with earlier equal ones.
+
+        Field names repeat across replies (HGETALL of similar hashes, records in a list);
+        handing out the same immutable bytes object saves its allocation, its hashing
+        (the hash is cached in the object) and its deallocation. A 256-slot direct-mapped
+        cache keyed by length and the first and last four bytes.
+        """
+        cdef uint32_t a = 0, b = 0, h
+        cdef PyObject *cached
+        if n >= 4:
+            memcpy(&a, p, 4)
+            memcpy(&b, p + n - 4, 4)
+        elif n > 0:
+            a = <unsigned char>p[0]
+            b = <unsigned char>p[n - 1]
+        h = (a * 2654435761U) ^ (b * 2246822519U) ^ (<uint32_t>n * 3266489917U)
+        h = (h ^ (h >> 15) ^ (h >> 24)) & 255
+        cached = self.keycache[h]
+        if (
+            cached != NULL
+            and PyBytes_GET_SIZE(<object>cached) == n
+            and memcmp(PyBytes_AS_STRING_raw(cached), p, n) == 0
+        ):
+            return <object>cached
+        value = PyBytes_FromStringAndSize(p, n)
+        Py_XDECREF(cached)
+        Py_INCREF(value)
+        self.keycache[h] = <PyObject *>value
+        return value
+
     cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n,
-                        Py_ssize_t *newpos):
+                        Py_ssize_t *newpos, bint as_key=False):
         """A complete well-formed ``$ : + # _`` element at pos, or _NOVALUE.
 
         Only the common spellings are taken here (lengths and integers of at most 18
@@ -475,6 +566,7 @@ cdef class Reader:
         cdef Py_ssize_t used, blen, end
         cdef const char *q
         cdef bint neg
+        cdef double dval
         if t == 36:
             used = _fast_uint(buf + pos + 1, buf + n, &mag)
             if used and mag <= <uint64_t>self.max_bulk_len:
@@ -485,6 +577,8 @@ cdef class Reader:
                     newpos[0] = end + 2
                     if self.encoding is not None:
                         return self._text(buf + pos, blen)
+                    if as_key and blen <= KEY_CACHE_MAX:
+                        return self._key(buf + pos, blen)
                     return PyBytes_FromStringAndSize(buf + pos, blen)
             return _NOVALUE
         if t == 58:
@@ -509,6 +603,8 @@ cdef class Reader:
                 return self._text(buf + pos + 1, blen)
             if blen == 2 and buf[pos + 1] == b'O' and buf[pos + 2] == b'K':
                 return _OK
+            if as_key and blen <= KEY_CACHE_MAX:
+                return self._key(buf + pos + 1, blen)
             return PyBytes_FromStringAndSize(buf + pos + 1, blen)
         if t == 35:
             if pos + 4 <= n and buf[pos + 2] == b'\r' and buf[pos + 3] == b'\n':
@@ -523,6 +619,14 @@ cdef class Reader:
             if pos + 3 <= n and buf[pos + 1] == b'\r' and buf[pos + 2] == b'\n':
                 newpos[0] = pos + 3
                 return None
+            return _NOVALUE
+        if t == 44:
+            q = <const char *>memchr(buf + pos + 1, b'\r', n - pos - 1)
+            if q == NULL or q + 1 >= buf + n or q[1] != b'\n' or self.scan > pos:
+                return _NOVALUE
+            if _fast_double(buf + pos + 1, q - buf - pos - 1, &dval):
+                newpos[0] = q - buf + 2
+                return dval
         return _NOVALUE
 
     cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
@@ -550,7 +654,7 @@ cdef class Reader:
                 key = top.key
                 try:
                     while remaining > 1 and pos < n:
-                        value = self._scalar(buf, pos, n, &newpos)
+                        value = self._scalar(buf, pos, n, &newpos, key is _NOKEY)
                         if value is _NOVALUE:
                             break
                         pos = newpos
@@ -567,7 +671,7 @@ cdef class Reader:
                     top.key = key
             elif kind == _SET:
                 while remaining > 1 and pos < n:
-                    value = self._scalar(buf, pos, n, &newpos)
+                    value = self._scalar(buf, pos, n, &newpos, True)
                     if value is _NOVALUE:
                         break
                     PySet_Add(container, value)

@@ -227,3 +227,20 @@ def test_agree_with_hiredis(value: Any) -> None:
         assert len(theirs) == 2
         for a, b in zip(ours, theirs, strict=True):
             assert normalise(a) == normalise(_set_members_as_set(b, a))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    neg=st.booleans(),
+    whole=st.text(alphabet="0123456789", min_size=1, max_size=18),
+    frac=st.none() | st.text(alphabet="0123456789", min_size=0, max_size=18),
+)
+def test_doubles_match_float_exactly(neg: bool, whole: str, frac: str | None) -> None:
+    """The extension's fast decimal path must round exactly like float()."""
+    text = ("-" if neg else "") + whole + ("" if frac is None else "." + frac)
+    wire = b",%s\r\n" % text.encode()
+    for factory in (resp.PyReader, cy.Reader):
+        reader = factory()
+        reader.feed(wire)
+        value = reader.gets()
+        assert value == float(text) and math.copysign(1, value) == math.copysign(1, float(text))
