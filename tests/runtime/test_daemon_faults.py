@@ -207,3 +207,38 @@ def test_garbage_and_stalling_nodes_crash_no_daemon(tmp_path):
                 await b.close()
 
     run(main())
+
+
+def test_two_groups_per_daemon_fail_over_independently(tmp_path):
+    async def main():
+        with start_group(replicas=2) as a, start_group(replicas=2) as b:
+            docs = cluster_docs(nodes_of(a), tmp_path, group="alpha")
+            beta = {f"b-{n}": addr for n, addr in nodes_of(b).items()}
+            for d in docs:  # the second group, with its own (slower) settings
+                d["groups"]["beta"] = {
+                    "nodes": {n: f"{h}:{p}" for n, (h, p) in beta.items()},
+                    **dict(FAST, down_after=0.8, report_ttl=1.6, promote_after=0.8),
+                }
+            async with InProcessCluster(docs) as c:
+
+                def primaries(group):
+                    return {d.groups[group].state.config.primary for d in c.daemons.values()}
+
+                await until(
+                    lambda: primaries("alpha") == {"node-0"} and primaries("beta") == {"b-node-0"},
+                    10,
+                    "both groups bootstrapped",
+                )
+                a.primary.kill(signal.SIGKILL)
+                await until(
+                    lambda: len(primaries("alpha")) == 1 and primaries("alpha") != {"node-0"},
+                    15,
+                    "alpha to fail over",
+                )
+                assert primaries("beta") == {"b-node-0"}
+                assert b.primary.info()["role"] == "master"
+                d1 = c.daemons["d1"]
+                assert d1.groups["beta"].state.config.epoch == 0
+                assert d1.groups["beta"].settings.down_after == 0.8
+
+    run(main())
