@@ -378,3 +378,47 @@ def test_request_log(api: ApiServer, kc: client.ApiClient) -> None:
         ("", "pods/status", "patch"),
         ("", "pods", "watch"),
     }
+
+
+def test_bookmarks_only_when_allowed(kc: client.ApiClient) -> None:
+    v1 = client.CoreV1Api(kc)
+    v1.create_namespaced_pod(NS, pod("a"))
+    rv = v1.list_namespaced_pod(NS).metadata.resource_version
+    marks = watch_events(
+        v1.list_namespaced_pod,
+        NS,
+        resource_version=rv,
+        allow_watch_bookmarks=True,
+        timeout_seconds=2,
+    )
+    assert marks and {e["type"] for e in marks} == {"BOOKMARK"}
+    assert marks[-1]["object"]["metadata"]["resourceVersion"] == rv
+    plain = watch_events(v1.list_namespaced_pod, NS, resource_version=rv, timeout_seconds=1)
+    assert plain == []
+
+
+def test_leases_endpoints_and_field_selected_watch(kc: client.ApiClient) -> None:
+    coord = client.CoordinationV1Api(kc)
+    lease = coord.create_namespaced_lease(
+        NS, {"metadata": {"name": "cache"}, "spec": {"holderIdentity": "d1"}}
+    )
+    lease.spec.holder_identity = "d2"
+    coord.replace_namespaced_lease("cache", NS, lease)
+    lease.spec.holder_identity = "d3"  # still the version read before d2's write
+    with pytest.raises(client.ApiException) as e:
+        coord.replace_namespaced_lease("cache", NS, lease)
+    assert e.value.status == 409
+    assert coord.read_namespaced_lease("cache", NS).spec.holder_identity == "d2"
+    v1 = client.CoreV1Api(kc)
+    v1.create_namespaced_endpoints(NS, {"metadata": {"name": "svc"}, "subsets": []})
+    start = v1.list_namespaced_pod(NS).metadata.resource_version
+    v1.create_namespaced_pod(NS, pod("a", node="n1"))
+    v1.create_namespaced_pod(NS, pod("b", node="n2"))
+    events = watch_events(
+        v1.list_namespaced_pod,
+        NS,
+        field_selector="spec.nodeName=n2",
+        resource_version=start,
+        timeout_seconds=1,
+    )
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "b")]

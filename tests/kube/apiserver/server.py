@@ -531,6 +531,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "BadRequest", f"invalid resourceVersion {rv_text!r}") from None
             initial = []
         self._record(t, "GET", urlsplit(self.path).path, True, 200)
+        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        sent = time.monotonic()
         self._start_stream()
         for obj in initial:
             self._chunk({"type": "ADDED", "object": obj})
@@ -558,6 +560,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if typ is not None:
                     self._chunk({"type": typ, "object": c.new})
             last = max(last, horizon)
+            if bookmarks and time.monotonic() - sent >= BOOKMARK_EVERY:
+                # Tells the client how far it has seen, and finds clients that went away
+                # (the write fails) instead of holding their thread until the timeout.
+                self._chunk(
+                    {
+                        "type": "BOOKMARK",
+                        "object": {
+                            "kind": t.kind.kind,
+                            "apiVersion": t.kind.api_version,
+                            "metadata": {"resourceVersion": str(last)},
+                        },
+                    }
+                )
+                sent = time.monotonic()
             with store.cond:
                 if store.closed or self.api.down or time.monotonic() >= deadline:
                     break
@@ -565,6 +581,8 @@ class _Handler(BaseHTTPRequestHandler):
                     store.cond.wait(min(0.5, max(0.0, deadline - time.monotonic())))
         self._end_stream()
 
+
+BOOKMARK_EVERY = 1.0  # seconds between BOOKMARK events on watches that allow them
 
 _REASONS = {
     400: "BadRequest",
