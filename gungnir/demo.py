@@ -210,8 +210,7 @@ def main(replicas: int = 2, verbose: bool = False) -> int:
     with start_group(replicas=replicas) as group, tempfile.TemporaryDirectory() as tmp:
         print(f"valkey group up in {time.monotonic() - started:.2f}s:")
         _print_nodes(group)
-        # uvloop once resp_server accepts its transports (it asserts asyncio.Transport).
-        code = run(_live(group, tmp), use_uvloop=False)
+        code = run(_live(group, tmp))  # on uvloop
     print(f"\nstopped every process; demo took {time.monotonic() - started:.1f}s")
     return code
 

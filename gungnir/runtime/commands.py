@@ -45,9 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"gungnir run: {exc}", file=sys.stderr)
         return 2
     setup_logging(cfg.log_format, cfg.log_level)
-    # Standard asyncio loop: resp_server asserts asyncio.Transport, which uvloop's
-    # transports are not (reported; switch to uvloop once that assert is relaxed).
-    return run(run_daemon(cfg), use_uvloop=False)
+    return run(run_daemon(cfg))  # on uvloop
 
 
 def _target(args: argparse.Namespace) -> Address:
