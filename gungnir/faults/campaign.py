@@ -1,7 +1,7 @@
 """Fault campaigns: lists of scenarios, and the command that runs them.
 
     sudo python -m gungnir.faults.campaign --campaign ci      # 5 scenarios, ~3.5 minutes
-    sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~20 minutes
+    sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~15 minutes
     sudo python -m gungnir.faults.campaign --only isolate --results fault-results/
 
 Each scenario prints progress lines (which scenario, which phase, how far, how many writes
@@ -138,6 +138,12 @@ def _full() -> list[Scenario]:
             fault_s=30,
             description="Isolation of the (current) primary toggled every 2 s for 30 s.",
         ),
+        Scenario(
+            "restart-empty-primary",
+            lambda t: nm.RestartEmpty(t, "primary"),
+            fault_s=10,
+            description="The primary restarts at once with an empty dataset (the wipe case).",
+        ),
         Scenario("rolling-restart", lambda t: nm.RollingRestart(t), fault_s=30),
     ]
     return out
@@ -182,7 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = scenarios(args.campaign, args.only)
     if args.list or not chosen:
         for s in chosen:
-            print(f"{s.name:40} fault {s.fault_s:g} s  {dict(s.sut_options) or ''}")
+            extra = {
+                k: v for k, v in vars(s.workload).items() if k in ("wait", "reconnect_s") and v
+            }
+            print(f"{s.name:34} fault {s.fault_s:2g} s  {dict(s.sut_options) or ''} {extra or ''}")
         return 0 if chosen else 1
     reason = unavailable_reason()
     if reason:

@@ -32,6 +32,7 @@ __all__ = [
     "PacketLoss",
     "Partition",
     "Pause",
+    "RestartEmpty",
     "RollingRestart",
     "Targets",
 ]
@@ -255,6 +256,30 @@ class Kill(Nemesis):
         if self._restart and self._host is not None:
             # No persistence is configured, so the node comes back with an empty dataset.
             self._targets.process(self._host).start()
+
+
+class RestartEmpty(Nemesis):
+    """Restart the target at once with an empty dataset (faster than failure detection).
+
+    The empty-restart wipe: a primary back within ``down-after`` is still the primary, and its
+    replicas resynchronise from its empty dataset. ``stop()`` has nothing to heal.
+    """
+
+    def __init__(self, targets: Targets, target: str = "primary") -> None:
+        super().__init__()
+        self.name = f"restart-empty-{target}"
+        self._targets = targets
+        self._target = target
+
+    def _start(self) -> None:
+        host = self._targets.resolve(self._target)
+        proc = self._targets.process(host)
+        self.detail = {"host": host, "old_pid": proc.pid}
+        proc.restart(empty=True)
+        self.detail["new_pid"] = proc.pid
+
+    def _stop(self) -> None:
+        return None
 
 
 class Pause(Nemesis):

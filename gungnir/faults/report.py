@@ -25,7 +25,8 @@ COLUMNS = [
     ("sut", "system"),
     ("scenario", "scenario"),
     ("acked", "acked writes"),
-    ("lost", "lost acked writes"),
+    ("lost", "lost acked SADDs"),
+    ("old_primary_lost", "old primary's acked SADDs lost"),
     ("lost_window_s", "lost window (s)"),
     ("two_writer_s", "two-writer (s)"),
     ("two_primary_s", "two-primary (s)"),
@@ -56,6 +57,9 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         "old_primary_last_ack_s": first.get("old_primary_last_ack_s"),
         "old_primary_sadd_acked": first.get("old_primary_sadd_acked"),
         "old_primary_sadd_lost": first.get("old_primary_sadd_lost"),
+        "old_primary_lost": (
+            f"{first['old_primary_sadd_lost']}/{first['old_primary_sadd_acked']}" if first else None
+        ),
         "recovery_s": v["availability"].get("recovery_s"),
         "max_unavailable_s": v["availability"].get("max_unavailable_s"),
         "converged": v["converged"],
