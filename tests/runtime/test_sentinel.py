@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 import valkey
+from redis.sentinel import MasterNotFoundError
 from redis.sentinel import Sentinel as RedisSentinel
 from valkey.sentinel import Sentinel as ValkeySentinel
 
@@ -103,6 +104,28 @@ def test_sentinel_clients_discover_read_and_write(
         sentinel.sentinels[0].sentinel_master("unknown")
     primary.close()
     replica.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_sentinel_password(valkey_group: LocalGroup, protocol: int) -> None:
+    """Clients may authenticate to sentinels (``sentinel_kwargs={"password": ...}``)."""
+    with Endpoint(GroupView.of(GROUP, valkey_group), password="s3cret") as ep:
+        good = RedisSentinel(
+            [("127.0.0.1", ep.port)],
+            sentinel_kwargs={"password": "s3cret", "protocol": protocol, "socket_timeout": 5},
+        )
+        assert good.discover_master(GROUP) == addr(valkey_group.primary)
+        bad = RedisSentinel(
+            [("127.0.0.1", ep.port)],
+            sentinel_kwargs={"password": "wrong", "protocol": protocol, "socket_timeout": 5},
+        )
+        with pytest.raises(MasterNotFoundError):
+            bad.discover_master(GROUP)
+        anonymous = RawClient(ep.port)
+        assert anonymous.raw("SENTINEL", "MASTERS") == b"-NOAUTH Authentication required.\r\n"
+        assert anonymous.call("AUTH", "s3cret") == b"OK"
+        assert len(anonymous.call("SENTINEL", "MASTERS")) == 1
+        anonymous.close()
 
 
 def test_manual_failover_calls_the_hook_and_refuses_like_sentinel(
