@@ -125,14 +125,18 @@ class Informer:
         with self._resp_lock:
             self._resp = resp
             stopping = self._stopping
-        buf = b""
+        buf = bytearray()
         try:
             if stopping:
                 return
             for chunk in resp.stream(65536, decode_content=False):
+                start = len(buf)
                 buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                # Only the new bytes can hold a newline we have not seen yet.
+                while (end := buf.find(b"\n", start)) >= 0:
+                    line = bytes(buf[:end])
+                    del buf[: end + 1]
+                    start = 0
                     if line.strip():
                         loop.call_soon_threadsafe(put, json.loads(line))
         except Exception as exc:

@@ -66,9 +66,18 @@ class KubeConfigPublisher:
             log.warning("config for unknown group %s not published to Kubernetes", group)
             return
         pods = b.pods(group)
+        if config.primary is not None and config.primary not in pods:
+            # Never route to "nobody" because discovery has not seen the pod (or the config
+            # names nodes by something other than pod names): leave routing as it is.
+            log.warning(
+                "config %s of %s names %s, which is not a pod of the group; Kubernetes not updated",
+                config.epoch,
+                group,
+                config.primary,
+            )
+            return
         # Routing first and without waiting: it is what clients follow.
-        primary = config.primary if config.primary in pods else None
-        b.submit_routing(group, config.epoch, primary, b.identity)
+        b.submit_routing(group, config.epoch, config.primary, b.identity)
         try:
             report = await b.reconcile_labels(
                 group, config.epoch, roles_for(config, {n: p.role for n, p in pods.items()})

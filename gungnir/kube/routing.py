@@ -233,6 +233,9 @@ class RoutingPublisher:
             self._wake.clear()
             progress = False
             for group, job in list(self.pending.items()):
+                if group not in self.service_for:  # the group's resource was deleted
+                    del self.pending[group]
+                    continue
                 try:
                     res = await publish_routing(
                         self.api,

@@ -56,3 +56,18 @@ def test_publish_routes_labels_records_and_notifies(
         await b.close()
 
     run(scenario())
+
+
+def test_unknown_primary_leaves_routing_alone(api: ApiServer, cluster: Kubelet) -> None:
+    async def scenario() -> None:
+        b = backend(api.url)
+        await b.start()
+        pub = KubeConfigPublisher(b)
+        await pub.publish(GROUP, Config(1, "cache-0", ("cache-1",)), {})
+        await until(lambda: b.publisher.converged(GROUP, 1, "cache-0"), what="routing 1")
+        await pub.publish(GROUP, Config(2, "10.0.0.99:6379", ("cache-0",)), {})
+        assert GROUP not in b.publisher.pending  # nothing submitted: no blackholing
+        assert b.publisher.published[GROUP].primary == "cache-0"
+        await b.close()
+
+    run(scenario())

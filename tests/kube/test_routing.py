@@ -292,3 +292,18 @@ def test_publisher_drops_stale_decisions(api: ApiServer) -> None:
         k.close()
 
     run(scenario())
+
+
+def test_publisher_forgets_deleted_groups(api: ApiServer) -> None:
+    async def scenario() -> None:
+        k = fast_api(api.url)
+        pub = RoutingPublisher(k, {"g": SERVICE})
+        task = asyncio.create_task(pub.run())
+        del pub.service_for["g"]  # the ValkeyGroup went away with a decision pending
+        pub.submit("g", 1, _pod("a", "10.0.0.1"), "l")
+        await until(lambda: "g" not in pub.pending, what="pending dropped")
+        assert not task.done() and not api.requests
+        task.cancel()
+        k.close()
+
+    run(scenario())
