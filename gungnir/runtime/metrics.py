@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -42,6 +43,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from gungnir import __version__
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ACTION_KINDS",
@@ -146,7 +149,7 @@ class Metrics:
         )
         self.node_role = Gauge(
             "gungnir_node_role",
-            "Role the node reported at its last successful probe (one-hot over role).",
+            "Role the node reports (one-hot over role; unknown while it is down).",
             [*node, "role"],
             registry=r,
         )
@@ -310,18 +313,47 @@ class Metrics:
         lag_seconds: float | None = None,
         outcome: str | None = None,
     ) -> None:
-        """Record one probe of ``node``. Fields left ``None`` keep their last value.
+        """Record one probe of ``node``: count it and update the node's gauges.
 
         ``outcome`` is ``ok``/``error``/``timeout`` (default: ``ok`` when ``up``, else
-        ``error``). ``role`` takes Valkey's words (``master``/``slave``) or ours.
+        ``error``). Fields left ``None`` keep their last value.
         """
         outcome = outcome or ("ok" if up else "error")
         _one_of(outcome, ("ok", "error", "timeout"), "probe outcome")
-        self.node_up.labels(group, node).set(1 if up else 0)
         self.node_probes.labels(group, node, outcome).inc()
         self._node_outcomes.setdefault((group, node), set()).add(outcome)
         if latency_seconds is not None:
             self.node_probe_seconds.labels(group, node).set(latency_seconds)
+        self.set_node(
+            group,
+            node,
+            up=up,
+            role=role,
+            offset=offset,
+            link_up=link_up,
+            lag_bytes=lag_bytes,
+            lag_seconds=lag_seconds,
+        )
+
+    def set_node(
+        self,
+        group: str,
+        node: str,
+        *,
+        up: bool | None = None,
+        role: str | None = None,
+        offset: int | None = None,
+        link_up: bool | None = None,
+        lag_bytes: int | None = None,
+        lag_seconds: float | None = None,
+    ) -> None:
+        """Set a node's gauges without counting a probe (for a scrape-time sync from the
+        daemon's state). ``role`` takes Valkey's words (``master``/``slave``) or ours; a node
+        that is down has role ``unknown``, so a dead old primary never counts as a primary."""
+        if up is False and role is None:
+            role = "unknown"
+        if up is not None:
+            self.node_up.labels(group, node).set(1 if up else 0)
         if role is not None:
             current = _ROLE_WORDS.get(role, "unknown")
             for value in ROLES:
@@ -480,6 +512,8 @@ class MetricsHTTPServer:
     close``), a 16 KiB header limit and a read deadline so a slow or hostile client cannot
     hold a connection. ``ready`` and ``live`` are callbacks: a check that raises counts as
     failing (503), because an unknown state must not route traffic to this daemon.
+    ``before_scrape`` runs before each ``/metrics`` answer, to copy state into gauges (see
+    :mod:`gungnir.runtime.daemon_metrics`); if it fails, the last values are served.
     """
 
     def __init__(
@@ -488,12 +522,14 @@ class MetricsHTTPServer:
         *,
         ready: Check | None = None,
         live: Check | None = None,
+        before_scrape: Callable[[], object] | None = None,
         header_timeout: float = 10.0,
         max_header_bytes: int = 16 * 1024,
     ) -> None:
         self.registry = registry
         self.ready = ready
         self.live = live
+        self.before_scrape = before_scrape
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self._server: asyncio.Server | None = None
@@ -559,6 +595,11 @@ class MetricsHTTPServer:
         head_only = method == "HEAD"
         path = target.split("?", 1)[0]
         if path == "/metrics":
+            if self.before_scrape is not None:
+                try:
+                    self.before_scrape()
+                except Exception:
+                    log.exception("metrics: before_scrape failed; serving the last values")
             encoder, content_type = choose_encoder(headers.get("accept", ""))
             return 200, {"Content-Type": content_type}, encoder(self.registry), head_only
         if path in ("/healthz", "/livez"):

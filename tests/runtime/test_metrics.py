@@ -147,6 +147,7 @@ def test_scrape_parses_and_matches_the_documented_list() -> None:
     assert sample_value(role, node="10.0.0.1:6379", role="primary") == 1
     assert sample_value(role, node="10.0.0.1:6379", role="replica") == 0
     assert sample_value(role, node="10.0.0.2:6379", role="replica") == 1
+    assert sample_value(role, node="10.0.0.3:6379", role="unknown") == 1  # down: role unknown
     probes = ours["gungnir_node_probes_total"]
     assert sample_value(probes, "_total", node="10.0.0.3:6379", outcome="timeout") == 1
     assert sample_value(ours["gungnir_node_replication_lag_bytes"], node="10.0.0.2:6379") == 200
@@ -307,3 +308,83 @@ def test_alert_rules_use_only_documented_metrics() -> None:
         used = set(re.findall(r"gungnir_\w+", expr))
         assert used, rule["alert"]
         assert used <= known, (rule["alert"], used - known)
+
+
+@pytest.mark.slow
+def test_daemon_state_reaches_the_scrape(tmp_path: Path) -> None:
+    """Three real daemons over a real group: scrape one daemon's /metrics (state copied by
+    ``sync_daemon`` at scrape time), kill the primary, and see the failover in the gauges."""
+    import signal
+    import time
+
+    from gungnir.local import start_group
+    from gungnir.runtime.cluster import InProcessCluster, cluster_docs
+    from gungnir.runtime.daemon_metrics import sync_daemon
+
+    async def scrape(port: int) -> dict[str, Any]:
+        status, _, body = await http(port, get("/metrics"))
+        assert status == 200
+        return scrape_families(body.decode())
+
+    def value(fams: dict[str, Any], name: str, **labels: str) -> float:
+        return sample_value(fams[name], **labels)
+
+    async def until(cond: Any, what: str, limit: float = 20) -> Any:
+        deadline = time.monotonic() + limit
+        while not (result := await cond()):
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.05)
+        return result
+
+    async def main() -> None:
+        with start_group(replicas=2) as g:
+            nodes = {n.name: (n.host, n.port) for n in g.nodes}
+            async with InProcessCluster(cluster_docs(nodes, tmp_path, group="cache")) as c:
+                d1 = c.daemons["d1"]
+                metrics = Metrics(process_metrics=False)
+                server = MetricsHTTPServer(
+                    metrics.registry, before_scrape=lambda: sync_daemon(metrics, d1)
+                )
+                port = await server.start()
+                try:
+
+                    async def settled() -> Any:
+                        fams = await scrape(port)
+                        ok = (
+                            value(fams, "gungnir_node_role", node="node-0", role="primary") == 1
+                            and value(fams, "gungnir_peers_reachable", group="cache") == 2
+                            and value(fams, "gungnir_node_link_up", node="node-1") == 1
+                        )
+                        return ok and fams
+
+                    fams = await until(settled, "d1 to see the group and its peers")
+                    assert value(fams, "gungnir_nodes_answering_primary") == 1
+                    assert value(fams, "gungnir_quorum_reachable") == 1
+                    assert value(fams, "gungnir_peers_configured") == 2
+                    assert value(fams, "gungnir_node_role", node="node-1", role="replica") == 1
+                    assert value(fams, "gungnir_node_up", node="node-2") == 1
+                    assert value(fams, "gungnir_fenced_nodes") == 0
+                    epoch_before = value(fams, "gungnir_current_epoch")
+
+                    g.primary.kill(signal.SIGKILL)
+
+                    async def failed_over() -> Any:
+                        fams = await scrape(port)
+                        primaries = [
+                            s.labels["node"]
+                            for s in fams["gungnir_node_role"].samples
+                            if s.labels["role"] == "primary" and s.value == 1
+                        ]
+                        down = value(fams, "gungnir_node_up", node="node-0") == 0
+                        return down and len(primaries) == 1 and primaries != ["node-0"] and fams
+
+                    fams = await until(failed_over, "d1's gauges to show the new primary")
+                    assert value(fams, "gungnir_current_epoch") > epoch_before
+                    dead = {"node": "node-0", "role": "unknown"}
+                    assert value(fams, "gungnir_node_role", **dead) == 1
+                    leaders = fams["gungnir_leader_info"].samples
+                    assert len(leaders) <= 1  # only the leading daemon names itself
+                finally:
+                    await server.close()
+
+    asyncio.run(main())
