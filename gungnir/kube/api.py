@@ -84,6 +84,19 @@ class ApiStats:
             return dict(self.counts)
 
 
+def error_hook(
+    record: Callable[[int | str], None],
+) -> Callable[[str, str, str, int | str | None], None]:
+    """An :attr:`ApiStats.hook` that passes each failure's code to ``record`` (for example
+    ``Metrics.kube_api_error``); successes are not recorded."""
+
+    def hook(verb: str, resource: str, outcome: str, code: int | str | None) -> None:
+        if outcome != "ok" and code is not None:
+            record(code)
+
+    return hook
+
+
 def load_configuration(
     host: str | None = None, kubeconfig: str | None = None, context: str | None = None
 ) -> client.Configuration:
@@ -196,4 +209,11 @@ class KubeApi:
         return await asyncio.to_thread(fn, *args, _preload_content=False, **kwargs)
 
 
-__all__ = ["ApiStats", "KubeApi", "KubeError", "RetryPolicy", "load_configuration"]
+__all__ = [
+    "ApiStats",
+    "KubeApi",
+    "KubeError",
+    "RetryPolicy",
+    "error_hook",
+    "load_configuration",
+]

@@ -165,3 +165,25 @@ def test_a_slow_api_times_out_typed(api: ApiServer) -> None:
             run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
     assert e.value.code == "timeout"
     k.close()
+
+
+def test_errors_reach_the_runtime_metrics(api: ApiServer) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from gungnir.kube.api import error_hook
+    from gungnir.runtime.metrics import Metrics
+
+    reg = CollectorRegistry()
+    metrics = Metrics(reg, process_metrics=False)
+    k = fast_api(api.url, retry=RetryPolicy(attempts=1))
+    k.stats.hook = error_hook(metrics.kube_api_error)
+    run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
+    with api.fault(status=403), pytest.raises(KubeForbidden):
+        run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
+    api.stop_listening()
+    with pytest.raises(KubeUnavailable):
+        run(k.call("list", "pods", k.core.list_namespaced_pod, NS))
+    value = reg.get_sample_value
+    assert value("gungnir_kubernetes_api_errors_total", {"code": "403"}) == 1
+    assert value("gungnir_kubernetes_api_errors_total", {"code": "connection"}) == 1
+    k.close()
