@@ -512,8 +512,9 @@ class MetricsHTTPServer:
     close``), a 16 KiB header limit and a read deadline so a slow or hostile client cannot
     hold a connection. ``ready`` and ``live`` are callbacks: a check that raises counts as
     failing (503), because an unknown state must not route traffic to this daemon.
-    ``before_scrape`` runs before each ``/metrics`` answer, to copy state into gauges (see
-    :mod:`gungnir.runtime.daemon_metrics`); if it fails, the last values are served.
+    ``before_scrape`` runs before each ``/metrics`` answer, to copy state into gauges at
+    scrape time (:meth:`Metrics.set_node` and friends); if it fails, the last values are
+    served.
     """
 
     def __init__(

@@ -310,16 +310,42 @@ def test_alert_rules_use_only_documented_metrics() -> None:
         assert used <= known, (rule["alert"], used - known)
 
 
+def test_before_scrape_runs_and_its_failure_serves_the_last_values() -> None:
+    metrics = Metrics(process_metrics=False)
+    calls = []
+
+    def sync() -> None:
+        calls.append(1)
+        metrics.set_node("g", "n1", up=len(calls) == 1)
+        if len(calls) > 1:
+            raise RuntimeError("state unavailable")
+
+    async def main() -> None:
+        server = MetricsHTTPServer(metrics.registry, before_scrape=sync)
+        port = await server.start()
+        try:
+            for expected_up in (1, 0):
+                status, _, body = await http(port, get("/metrics"))
+                assert status == 200
+                fams = scrape_families(body.decode())
+                assert sample_value(fams["gungnir_node_up"], node="n1") == expected_up
+        finally:
+            await server.close()
+
+    asyncio.run(main())
+    assert len(calls) == 2
+
+
 @pytest.mark.slow
-def test_daemon_state_reaches_the_scrape(tmp_path: Path) -> None:
-    """Three real daemons over a real group: scrape one daemon's /metrics (state copied by
-    ``sync_daemon`` at scrape time), kill the primary, and see the failover in the gauges."""
+def test_daemon_metrics_endpoint_follows_a_failover(tmp_path: Path) -> None:
+    """Three real daemons over a real group, each serving these metrics on its
+    ``metrics_bind``: /readyz turns ready, and after a SIGKILL of the primary the scrape shows
+    the new primary, the dead one as down with role unknown, a higher epoch, one primary."""
     import signal
     import time
 
     from gungnir.local import start_group
     from gungnir.runtime.cluster import InProcessCluster, cluster_docs
-    from gungnir.runtime.daemon_metrics import sync_daemon
 
     async def scrape(port: int) -> dict[str, Any]:
         status, _, body = await http(port, get("/metrics"))
@@ -339,52 +365,52 @@ def test_daemon_state_reaches_the_scrape(tmp_path: Path) -> None:
     async def main() -> None:
         with start_group(replicas=2) as g:
             nodes = {n.name: (n.host, n.port) for n in g.nodes}
-            async with InProcessCluster(cluster_docs(nodes, tmp_path, group="cache")) as c:
-                d1 = c.daemons["d1"]
-                metrics = Metrics(process_metrics=False)
-                server = MetricsHTTPServer(
-                    metrics.registry, before_scrape=lambda: sync_daemon(metrics, d1)
-                )
-                port = await server.start()
-                try:
+            docs = cluster_docs(nodes, tmp_path, group="cache")
+            for doc in docs:
+                doc["daemon"]["metrics_bind"] = "127.0.0.1:0"
+            async with InProcessCluster(docs) as c:
+                port = c.daemons["d1"].metrics_port
+                assert port > 0
 
-                    async def settled() -> Any:
-                        fams = await scrape(port)
+                async def ready() -> bool:
+                    return (await http(port, get("/readyz")))[0] == 200
+
+                await until(ready, "d1 to be ready")
+                assert (await http(port, get("/healthz")))[0] == 200
+
+                async def settled() -> Any:
+                    fams = await scrape(port)
+                    try:
                         ok = (
                             value(fams, "gungnir_node_role", node="node-0", role="primary") == 1
                             and value(fams, "gungnir_peers_reachable", group="cache") == 2
                             and value(fams, "gungnir_node_link_up", node="node-1") == 1
                         )
-                        return ok and fams
+                    except AssertionError:  # a series not reported yet
+                        return False
+                    return ok and fams
 
-                    fams = await until(settled, "d1 to see the group and its peers")
-                    assert value(fams, "gungnir_nodes_answering_primary") == 1
-                    assert value(fams, "gungnir_quorum_reachable") == 1
-                    assert value(fams, "gungnir_peers_configured") == 2
-                    assert value(fams, "gungnir_node_role", node="node-1", role="replica") == 1
-                    assert value(fams, "gungnir_node_up", node="node-2") == 1
-                    assert value(fams, "gungnir_fenced_nodes") == 0
-                    epoch_before = value(fams, "gungnir_current_epoch")
+                fams = await until(settled, "d1 to see the group and its peers")
+                assert value(fams, "gungnir_nodes_answering_primary") == 1
+                assert value(fams, "gungnir_quorum_reachable") == 1
+                assert value(fams, "gungnir_node_role", node="node-2", role="replica") == 1
+                epoch_before = value(fams, "gungnir_current_epoch")
 
-                    g.primary.kill(signal.SIGKILL)
+                g.primary.kill(signal.SIGKILL)
 
-                    async def failed_over() -> Any:
-                        fams = await scrape(port)
-                        primaries = [
-                            s.labels["node"]
-                            for s in fams["gungnir_node_role"].samples
-                            if s.labels["role"] == "primary" and s.value == 1
-                        ]
-                        down = value(fams, "gungnir_node_up", node="node-0") == 0
-                        return down and len(primaries) == 1 and primaries != ["node-0"] and fams
+                async def failed_over() -> Any:
+                    fams = await scrape(port)
+                    primaries = [
+                        s.labels["node"]
+                        for s in fams["gungnir_node_role"].samples
+                        if s.labels["role"] == "primary" and s.value == 1
+                    ]
+                    down = value(fams, "gungnir_node_up", node="node-0") == 0
+                    return down and len(primaries) == 1 and primaries != ["node-0"] and fams
 
-                    fams = await until(failed_over, "d1's gauges to show the new primary")
-                    assert value(fams, "gungnir_current_epoch") > epoch_before
-                    dead = {"node": "node-0", "role": "unknown"}
-                    assert value(fams, "gungnir_node_role", **dead) == 1
-                    leaders = fams["gungnir_leader_info"].samples
-                    assert len(leaders) <= 1  # only the leading daemon names itself
-                finally:
-                    await server.close()
+                fams = await until(failed_over, "d1's gauges to show the new primary")
+                assert value(fams, "gungnir_current_epoch") > epoch_before
+                assert value(fams, "gungnir_node_role", node="node-0", role="unknown") == 1
+                assert value(fams, "gungnir_nodes_answering_primary") == 1
 
     asyncio.run(main())
