@@ -362,3 +362,27 @@ def test_a_violation_a_transition_lets_through_is_still_reported(
     f = fail_at(corrupt(6, rec("vote_granted", "b", epoch=1, candidate="c")), 7,
                 ab.ONE_VOTE_PER_EPOCH)  # fmt: skip
     assert not f.malformed
+
+
+def test_deferred_audit_still_names_the_first_bad_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a long log the invariant re-check runs in batches (to stay linear); a violation a
+    weakened transition let through is still reported at its own line, and before a later
+    failure in another group."""
+
+    def careless_grant(s: ab.AbstractState, voter: str, epoch: int, cand: str) -> ab.AbstractState:
+        s = ab.adopt_epoch(s, voter, max(epoch, ab.current_epoch(s, voter)))
+        return ab.AbstractState(s.voters, s.votes | {(voter, epoch, cand)}, s.leaders, s.configs,
+                                s.epochs, s.restarted_at)  # fmt: skip
+
+    monkeypatch.setattr(ab, "grant_vote", careless_grant)
+    history = valid_trace(random.Random(3), ["a", "b", "c"], 60)
+    assert len(history) > 300
+    other = rec("header", "x", group="h", voters=["x"])
+    double = rec("vote_granted", "a", epoch=500, candidate="b")
+    lines = [history[0], other, *history[1:], rec("vote_granted", "a", epoch=500, candidate="a"),
+             double, *[rec("epoch_adopted", "b", epoch=600 + i) for i in range(5)],
+             rec("leader_elected", "x", group="h", epoch=1, voters=["x"])]  # fmt: skip
+    bad_line = len(history) + 3
+    fail_at(lines, bad_line, ab.ONE_VOTE_PER_EPOCH)
+    # Without the later failure, the end-of-log check finds it too.
+    fail_at(lines[:-1], bad_line, ab.ONE_VOTE_PER_EPOCH)
