@@ -41,6 +41,7 @@ GROUP = "cache"
 
 SENTINEL_CLASSES = {"redis-py": RedisSentinel, "valkey-py": ValkeySentinel}
 READONLY = (redis.ReadOnlyError, valkey.ReadOnlyError)
+TRANSIENT = (redis.TimeoutError, redis.ResponseError, valkey.TimeoutError, valkey.ResponseError)
 RETRYABLE = (
     redis.ConnectionError,
     redis.ReadOnlyError,
@@ -635,8 +636,10 @@ def test_down_and_recovery_events_match_a_real_sentinel() -> None:
 
 
 @pytest.mark.slow
-def test_writer_follows_a_failover_driven_by_gungnir_daemons(tmp_path: Any) -> None:
-    """The end-to-end promise: an application using redis-py's Sentinel class, pointed at
+@pytest.mark.parametrize("library", sorted(SENTINEL_CLASSES))
+def test_writer_follows_a_failover_driven_by_gungnir_daemons(tmp_path: Any, library: str) -> None:
+    """The end-to-end promise: an application using redis-py's (or valkey-py's) Sentinel
+    class, pointed at
     three gungnir daemons, keeps writing through a SIGKILL of the primary; its writes land on
     the primary the daemons elect, and a subscriber sees Sentinel's +switch-master."""
     import asyncio
@@ -670,7 +673,8 @@ def test_writer_follows_a_failover_driven_by_gungnir_daemons(tmp_path: Any) -> N
                 stop = threading.Event()
 
                 def writer() -> None:
-                    sentinel = RedisSentinel(endpoints, sentinel_kwargs={"socket_timeout": 1})
+                    cls = SENTINEL_CLASSES[library]
+                    sentinel = cls(endpoints, sentinel_kwargs={"socket_timeout": 1})
                     primary = sentinel.master_for(GROUP, socket_timeout=1)
                     deadline = time.monotonic() + 60
                     for i in range(100_000):
@@ -679,7 +683,7 @@ def test_writer_follows_a_failover_driven_by_gungnir_daemons(tmp_path: Any) -> N
                         try:
                             if primary.set(f"w{i}", i):
                                 acked.append((i, time.monotonic()))
-                        except (*RETRYABLE, redis.TimeoutError, redis.ResponseError):
+                        except (*RETRYABLE, *TRANSIENT):
                             time.sleep(0.02)  # client back-off between attempts
                     primary.close()
 
