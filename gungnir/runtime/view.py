@@ -60,7 +60,7 @@ class DaemonView(SentinelView):
         flags = set()
         if name and name in st.sdown:
             flags.add("s_down")
-        if st.odown:
+        if st.odown and name in st.sdown:  # odown is about the primary of the last tick
             flags.add("o_down")
         if st.role == LEADER and st.failover is not None:
             flags.add("failover_in_progress")
