@@ -40,6 +40,8 @@ _DOUBLE_RE = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9
 _DOUBLE_WORDS = frozenset([b"inf", b"+inf", b"-inf", b"nan", b"+nan", b"-nan"])
 _AGGREGATE_KINDS = {42: _ARRAY, 126: _SET, 37: _MAP, 62: _PUSH, 124: _ATTR}
 _STREAMABLE = frozenset([42, 126, 37])
+_FILLABLE = frozenset(b"$:+#_,*%~")
+_FILL_KINDS = {42: _ARRAY, 37: _MAP, 126: _SET}
 
 DEFAULT_MAX_DEPTH = 1024
 DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
@@ -185,6 +187,43 @@ class PyReader:
         """Return the next complete reply, or :data:`NEED_DATA`."""
         if self._poison is not None:
             raise self._poison
+        buf = self._buf
+        pos = self._pos
+        if (
+            pos < len(buf)
+            and not self._stack
+            and self._bulk_len < 0
+            and self._attrs is None
+            and self._encoding is None
+            and self._scan <= pos
+        ):
+            # A top-level plain $ / : / + reply needs none of the machinery of _parse.
+            t = buf[pos]
+            if t == 36 or t == 58 or t == 43:
+                eol = buf.find(b"\r\n", pos + 1)
+                if eol > 0:
+                    head = buf[pos + 1 : eol]
+                    if t == 43:
+                        if eol - pos - 1 <= self._max_bulk_len:
+                            self._pos = eol + 2
+                            self.attributes = None
+                            return bytes(head)
+                    elif eol - pos <= 19 and head.isdigit():
+                        value = int(head)
+                        if t == 58:
+                            self._pos = eol + 2
+                            self.attributes = None
+                            return value
+                        end = eol + 2 + value
+                        if (
+                            value <= self._max_bulk_len
+                            and end + 2 <= len(buf)
+                            and buf[end] == 13
+                            and buf[end + 1] == 10
+                        ):
+                            self._pos = end + 2
+                            self.attributes = None
+                            return bytes(buf[eol + 2 : end])
         try:
             return self._parse()
         except ProtocolError as exc:
@@ -204,6 +243,155 @@ class PyReader:
                 self._decode_error = exc
             return bytes(raw)
 
+    def _fill(self, frame: list[Any], buf: bytearray, pos: int, n: int) -> int:
+        """Parse the common case of an open aggregate's elements without the general loop.
+
+        Takes plain ``$ : + # _ ,`` scalars and nested sized ``* % ~`` aggregates, closing
+        nested ones as they complete, so a typical nested reply is built in one call.
+        Anything else -- other types, unusual spellings, incomplete elements, and every
+        error -- is left to the general loop, which resumes exactly here. On return the
+        top frame may have no elements left; the caller then closes it.
+        """
+        if self._scan > pos:
+            return pos
+        stack = self._stack
+        find = buf.find
+        max_bulk = self._max_bulk_len
+        encoding = self._encoding
+        kind, container, remaining, key = frame[0], frame[1], frame[2], frame[3]
+        add = (
+            container.append
+            if kind == _ARRAY or kind == _PUSH
+            else container.add
+            if kind == _SET
+            else None
+        )
+        while True:
+            if remaining == 0:
+                # Close the finished aggregate into its (sized, non-attribute) parent.
+                if len(stack) < 2 or kind == _ATTR or stack[-2][2] <= 0:
+                    break
+                stack.pop()
+                value = container
+                frame = stack[-1]
+                kind, container, remaining, key = frame[0], frame[1], frame[2], frame[3]
+                add = (
+                    container.append
+                    if kind == _ARRAY or kind == _PUSH
+                    else container.add
+                    if kind == _SET
+                    else None
+                )
+            else:
+                if pos >= n:
+                    break
+                t = buf[pos]
+                if t == 36:  # $
+                    eol = find(b"\r\n", pos + 1, pos + 21)
+                    if eol < 0:
+                        break
+                    head = buf[pos + 1 : eol]
+                    if not head.isdigit():
+                        break
+                    blen = int(head)
+                    start = eol + 2
+                    end = start + blen
+                    if blen > max_bulk or end + 2 > n or buf[end] != 13 or buf[end + 1] != 10:
+                        break
+                    value = (
+                        bytes(buf[start:end]) if encoding is None else self._text(buf[start:end])
+                    )
+                    pos = end + 2
+                elif t == 58:  # :
+                    eol = find(b"\r\n", pos + 1, pos + 22)
+                    if eol < 0:
+                        break
+                    head = buf[pos + 1 : eol]
+                    if not head.isdigit() or eol - pos > 19:
+                        if not (head[:1] == b"-" and head[1:].isdigit() and eol - pos <= 20):
+                            break
+                    value = int(head)
+                    pos = eol + 2
+                elif t == 43:  # +
+                    eol = find(b"\r\n", pos + 1)
+                    if eol < 0 or eol - pos - 1 > max_bulk:
+                        break
+                    raw = buf[pos + 1 : eol]
+                    value = bytes(raw) if encoding is None else self._text(raw)
+                    pos = eol + 2
+                elif t == 35:  # #t / #f
+                    if buf[pos + 2 : pos + 4] != b"\r\n":
+                        break
+                    flag = buf[pos + 1]
+                    if flag == 116:
+                        value = True
+                    elif flag == 102:
+                        value = False
+                    else:
+                        break
+                    pos += 4
+                elif t == 95:  # _
+                    if buf[pos + 1 : pos + 3] != b"\r\n":
+                        break
+                    value = None
+                    pos += 3
+                elif t == 44:  # ,
+                    eol = find(b"\r\n", pos + 1, pos + 66)
+                    if eol < 0:
+                        break
+                    raw = buf[pos + 1 : eol]
+                    plain = raw[1:] if raw[:1] == b"-" else raw
+                    if not plain.replace(b".", b"", 1).isdigit():  # not a plain decimal
+                        break
+                    value = float(raw)
+                    pos = eol + 2
+                elif t in _FILL_KINDS:  # a nested sized aggregate: descend into it
+                    eol = find(b"\r\n", pos + 1, pos + 12)
+                    if eol < 0:
+                        break
+                    head = buf[pos + 1 : eol]
+                    if not head.isdigit():
+                        break
+                    count = int(head)
+                    if count == 0 or count > self._max_elements or len(stack) >= self._max_depth:
+                        break
+                    frame[2] = remaining
+                    frame[3] = key
+                    kind = _FILL_KINDS[t]
+                    if kind == _MAP:
+                        container, remaining, add = {}, 2 * count, None
+                    elif kind == _SET:
+                        container = set()
+                        remaining, add = count, container.add
+                    else:
+                        container = []
+                        remaining, add = count, container.append
+                    key = _NOKEY
+                    frame = [kind, container, remaining, key, self._base + pos]
+                    stack.append(frame)
+                    pos = eol + 2
+                    continue
+                else:
+                    break
+            # add value to the current aggregate
+            remaining -= 1
+            if add is not None:
+                try:
+                    add(value)
+                except TypeError:  # an unhashable set member (a nested aggregate)
+                    add(freeze(value))
+            elif key is _NOKEY:
+                key = value
+            else:
+                try:
+                    container[key] = value
+                except TypeError:  # an unhashable key (a nested aggregate)
+                    container[freeze(key)] = value
+                key = _NOKEY
+        frame[2] = remaining
+        frame[3] = key
+        return pos
+
     def _parse(self) -> Any:
         buf = self._buf
         pos = self._pos
@@ -212,7 +400,25 @@ class PyReader:
         encoding = self._encoding
         while True:
             # ---- 1. read one element: a value, or a frame opened/closed ----
-            if self._bulk_len >= 0:
+            closed = None
+            if stack and pos < n and buf[pos] in _FILLABLE and self._bulk_len < 0:
+                frame = stack[-1]
+                if frame[2] > 0 and frame[0] != _STREAM:
+                    pos = self._fill(frame, buf, pos, n)
+                    frame = stack[-1]
+                    if frame[2] == 0:  # the run of elements completed the aggregate
+                        stack.pop()
+                        if frame[0] == _ATTR:
+                            if not stack:
+                                if self._attrs is None:
+                                    self._attrs = frame[1]
+                                else:
+                                    self._attrs.update(frame[1])
+                            continue
+                        closed = frame
+            if closed is not None:
+                value = closed[1]
+            elif self._bulk_len >= 0:
                 blen = self._bulk_len
                 end = pos + blen
                 if n < end + 2:
