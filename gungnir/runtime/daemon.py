@@ -485,7 +485,13 @@ async def run_daemon(config: DaemonConfig) -> int:
         await daemon.start()
     except StoreError as exc:
         log.critical("%s", exc)
+        await daemon.stop()
         return 3
+    except OSError as exc:  # the endpoint cannot listen (address in use, not ours, ...)
+        host, port = config.bind
+        log.critical("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        await daemon.stop()
+        return 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(daemon.stop()))

@@ -195,3 +195,20 @@ def test_manual_switchover_loses_no_acknowledged_write(tmp_path):
             timeout=20,
             what="the old primary to follow node-2",
         )
+
+
+def test_port_in_use_is_a_clear_startup_error(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        docs = cluster_docs({"n": ("127.0.0.1", 1)}, tmp_path, ports=[port, 2, 3])
+        p = DaemonProcess(write_docs(docs, tmp_path)[0]).start()
+        try:
+            wait_until(lambda: not p.running(), timeout=20, what="the daemon to exit")
+        finally:
+            code = p.stop()
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in p.output()
