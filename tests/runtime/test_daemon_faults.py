@@ -242,3 +242,48 @@ def test_two_groups_per_daemon_fail_over_independently(tmp_path):
                 assert d1.groups["beta"].settings.down_after == 0.8
 
     run(main())
+
+
+def test_failed_persist_stops_the_daemon_before_its_vote_leaves(tmp_path):
+    seen: list[tuple[str, object]] = []
+
+    def observer(daemon, group, item, now):
+        if daemon == "d1":
+            seen.append((daemon, item))
+
+    async def main():
+        with start_group(replicas=2) as g:
+            c = InProcessCluster(cluster_docs(nodes_of(g), tmp_path), observer=observer)
+            await c.start()
+            try:
+                await ready(c)
+                state_dir = tmp_path / "d1" / "state"
+                if state_dir.exists():
+                    for f in state_dir.iterdir():
+                        f.unlink()
+                    state_dir.rmdir()
+                state_dir.parent.mkdir(parents=True, exist_ok=True)
+                state_dir.write_text("not a directory")  # every write now fails
+                g.primary.kill(signal.SIGKILL)
+                d1 = c.daemons["d1"]
+                await until(lambda: d1.failed is not None, 15, "d1 to stop on the failed write")
+                assert "cannot persist" in str(d1.failed)
+                from gungnir.core import Broadcast, Persist, Send
+
+                persists = [i for i, (_, x) in enumerate(seen) if isinstance(x, Persist)]
+                assert persists, "d1 never tried to persist: the test proves nothing"
+                after = [x for _, x in seen[persists[0] + 1 :] if isinstance(x, Send | Broadcast)]
+                assert after == [], "a message left after the failed Persist"
+                # The other two daemons are a majority and fail over without d1.
+                await until(
+                    lambda: (
+                        {c.daemons[n].groups["demo"].state.config.primary for n in ("d2", "d3")}
+                        - {"node-0"}
+                    ),
+                    15,
+                    "d2 and d3 to fail over",
+                )
+            finally:
+                await c.stop()
+
+    run(main())
