@@ -1,0 +1,92 @@
+"""Probing real nodes and carrying out node actions on them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gungnir.core import Fence, Promote, Repoint, SetWriteQuorum, Unfence
+from gungnir.local import start_group
+from gungnir.runtime.executor import execute
+from gungnir.runtime.prober import NodeLink, probe_from_replies
+
+from .support import nodes_of
+
+
+def links(group):
+    addrs = nodes_of(group)
+    names = {a: n for n, a in addrs.items()}
+    return addrs, {n: NodeLink(n, a, names=names) for n, a in addrs.items()}
+
+
+def test_probe_primary_and_replica():
+    async def main():
+        with start_group(replicas=1) as g:
+            g.primary.command("SET", "k", "v")
+            g.primary.command("WAIT", "1", "2000")
+            _, ls = links(g)
+            p = await ls["node-0"].probe(1.0)
+            r = await ls["node-1"].probe(1.0)
+            for link in ls.values():
+                link.close()
+        assert p.reachable and p.role == "primary" and p.accepts_writes and not p.empty
+        assert p.offset > 0 and len(p.run_id) == 40 and p.replid
+        assert r.reachable and r.role == "replica" and r.master == "node-0" and r.link_up
+        assert r.offset > 0 and r.replid == p.replid and r.priority == 100 and not r.empty
+
+    asyncio.run(main())
+
+
+def test_unreachable_node_is_a_failed_probe_not_an_error():
+    async def main():
+        with start_group(replicas=1) as g:
+            _, ls = links(g)
+            g.replicas[0].kill()
+            probe = await ls["node-1"].probe(0.5)
+        assert not probe.reachable and ls["node-1"].failures == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [[["sentinel", []], b"", []], [ValueError("x"), b"", []], [["master", 0, []], b"", b"?"]],
+)
+def test_bad_shapes_are_refused(replies):
+    with pytest.raises(ValueError):
+        probe_from_replies("n", replies, {})
+
+
+def test_fence_unfence_promote_repoint():
+    async def main():
+        with start_group(replicas=1) as g:
+            addrs, ls = links(g)
+
+            async def do(action):
+                return await execute(action, ls[action.node], addrs, limit=2.0, pause_ms=5000)
+
+            assert (await do(Fence("node-0", 1, "min_replicas"))).ok
+            assert (await ls["node-0"].probe(1.0)).accepts_writes is False
+            assert b"NOREPLICAS" in str(g.primary.command("SET", "a", "1")).encode()
+            assert (await do(Unfence("node-0", 1, 0))).ok
+            assert g.primary.command("SET", "a", "1") == b"OK"
+            assert (await do(Fence("node-0", 1, "pause"))).ok
+            assert (await ls["node-0"].probe(1.0)).paused
+            assert (await do(Unfence("node-0", 1, 0))).ok
+            assert not (await ls["node-0"].probe(1.0)).paused
+            assert (await do(SetWriteQuorum("node-0", 1, 1, 3))).ok
+            assert g.primary.command("CONFIG", "GET", "min-replicas-max-lag")[1] == b"3"
+            assert (await do(Promote("node-1", 2))).ok
+            assert g.replicas[0].info()["role"] == "master"
+            assert (await do(Repoint("node-0", "node-1", 2))).ok
+            assert g.primary.info()["master_port"] == str(g.replicas[0].port)
+            bad = await do(Repoint("node-0", "nowhere", 2))
+            assert not bad.ok and "no address" in bad.reason
+            g.replicas[0].kill()
+            failed = await do(Promote("node-1", 3))
+            assert not failed.ok and failed.reason
+            for link in ls.values():
+                link.close()
+
+    asyncio.run(main())
