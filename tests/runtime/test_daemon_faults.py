@@ -287,3 +287,28 @@ def test_failed_persist_stops_the_daemon_before_its_vote_leaves(tmp_path):
                 await c.stop()
 
     run(main())
+
+
+def test_isolated_daemon_fences_the_primary_and_unfences_when_peers_return(tmp_path):
+    async def main():
+        with start_group(replicas=2) as g:
+            async with InProcessCluster(cluster_docs(nodes_of(g), tmp_path)) as c:
+                await ready(c)
+                assert g.primary.command("SET", "before", "1") == b"OK"
+                await c.stop_one("d2")
+                await c.stop_one("d3")
+
+                def refused() -> bool:
+                    return "NOREPLICAS" in str(g.primary.command("SET", "during", "1"))
+
+                await until(refused, 10, "the minority daemon to fence the primary")
+                await c.start_one("d2")
+                await c.start_one("d3")
+                await until(
+                    lambda: g.primary.command("SET", "after", "1") == b"OK",
+                    15,
+                    "the primary to take writes again once a majority is back",
+                )
+                assert c.primaries() == {"node-0"}
+
+    run(main())
