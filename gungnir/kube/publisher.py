@@ -2,13 +2,16 @@
 
 The daemon spawns ``publish`` for every config the core publishes; this never holds up the
 failover: routing goes to the background publisher (retried until the API takes it or a
-newer epoch supersedes it), labels and status are best effort and reconciled again on the
-next publish. Any daemon may publish the authoritative config: every write is checked
-against the epoch already in the API, and an identical config writes nothing.
+newer epoch supersedes it), labels and status to a background loop that retries them until
+they stick and re-applies them periodically. Any daemon may publish the authoritative
+config: every write is checked against the epoch already in the API, and an identical
+config writes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -55,18 +58,38 @@ def roles_for(config: _Config, labelled: Mapping[str, str | None]) -> dict[str, 
 
 
 class KubeConfigPublisher:
-    """Implements the runtime's ``ConfigPublisher`` protocol on a :class:`KubeBackend`."""
+    """Implements the runtime's ``ConfigPublisher`` protocol on a :class:`KubeBackend`.
 
-    def __init__(self, backend: KubeBackend) -> None:
+    :meth:`publish` returns at once. Routing goes to the backend's routing publisher; labels
+    and status for the newest config per group are applied by :meth:`run` in the background,
+    retried with capped backoff until they stick (so they converge when the API comes back,
+    with no further config), and re-applied every ``reconcile_interval`` to correct drift.
+    """
+
+    def __init__(
+        self,
+        backend: KubeBackend,
+        *,
+        reconcile_interval: float = 30.0,
+        backoff_base: float = 0.1,
+        backoff_cap: float = 5.0,
+    ) -> None:
         self.backend = backend
+        self.reconcile_interval = reconcile_interval
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.latest: dict[str, _Config] = {}
+        self.done: dict[str, int] = {}  # group -> epoch whose labels and status are applied
+        self.failures = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def publish(self, group: str, config: _Config, addresses: Mapping[str, Any]) -> None:
         b = self.backend
         if group not in b.state:
             log.warning("config for unknown group %s not published to Kubernetes", group)
             return
-        pods = b.pods(group)
-        if config.primary is not None and config.primary not in pods:
+        if config.primary is not None and config.primary not in b.pods(group):
             # Never route to "nobody" because discovery has not seen the pod (or the config
             # names nodes by something other than pod names): leave routing as it is.
             log.warning(
@@ -76,16 +99,34 @@ class KubeConfigPublisher:
                 config.primary,
             )
             return
+        known = self.latest.get(group)
+        if known is not None and known.epoch > config.epoch:
+            return  # a late, older config: the newer one already owns Kubernetes
         # Routing first and without waiting: it is what clients follow.
         b.submit_routing(group, config.epoch, config.primary, b.identity)
+        self.latest[group] = config
+        self.done.pop(group, None)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run())
+
+    async def _apply(self, group: str, config: _Config) -> bool:
+        """Labels, then status, for ``config``; True when both are in place."""
+        b = self.backend
+        if group not in b.state:
+            return True
+        ok = True
+        pods = b.pods(group)
         try:
             report = await b.reconcile_labels(
                 group, config.epoch, roles_for(config, {n: p.role for n, p in pods.items()})
             )
             for name, err in report.errors.items():
                 log.warning("label of %s/%s not updated: %s", group, name, err)
+            ok = report.clean
         except KubeError as err:
             log.warning("labels of %s not reconciled: %s", group, err)
+            ok = False
         try:
             await b.record_config(
                 group, epoch=config.epoch, primary=config.primary, leader=b.identity
@@ -94,6 +135,36 @@ class KubeConfigPublisher:
             pass  # a newer config is already recorded
         except KubeError as err:
             log.warning("status of %s not recorded: %s", group, err)
+            ok = False
+        return ok
+
+    async def run(self) -> None:
+        """Apply the newest config of every group until it sticks; then keep reconciling."""
+        streak = 0
+        while True:
+            pending = {g: c for g, c in self.latest.items() if self.done.get(g) != c.epoch}
+            for group, config in pending.items():
+                if await self._apply(group, config) and self.latest.get(group) is config:
+                    self.done[group] = config.epoch
+            if any(self.done.get(g) != c.epoch for g, c in self.latest.items()):
+                self.failures += 1
+                streak += 1
+                delay = min(self.backoff_cap, self.backoff_base * 2.0 ** min(streak, 10))
+            else:
+                streak = 0
+                delay = self.reconcile_interval
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                if not streak:  # periodic reconcile: re-apply everything to fix drift
+                    self.done.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     def notify(self, group: str, event: str, detail: str) -> None:
         """Turn a core ``Notify`` into an Event (on the pod it names, when it names one)."""
