@@ -108,3 +108,27 @@ def test_consistency_policy_fails_over_with_write_quorum_and_no_loss(tmp_path):
         assert check_decision_logs(tmp_path).ok
 
     asyncio.run(main())
+
+
+def test_observer_daemon_follows_but_never_votes(tmp_path):
+    from gungnir.runtime.cluster import FAST
+
+    async def main():
+        with start_group(replicas=2) as g:
+            settings = dict(FAST, voters=["d1", "d2", "d3"])
+            docs = cluster_docs(nodes_of(g), tmp_path, daemons=4, settings=settings)
+            async with InProcessCluster(docs) as c:
+                await _bootstrapped(c)
+                assert not c.daemons["d4"].groups["demo"].state.is_voter
+                g.primary.kill(signal.SIGKILL)
+                await until(
+                    lambda: len(c.primaries()) == 1 and c.primaries() != {"node-0"},
+                    15,
+                    "all four daemons (three voters, one observer) to agree on a new primary",
+                )
+        lines = (tmp_path / "d4" / "decisions.jsonl").read_text().splitlines()
+        kinds = {json.loads(x)["kind"] for x in lines}
+        assert "vote_granted" not in kinds and "leader_elected" not in kinds
+        assert check_decision_logs(tmp_path).ok
+
+    asyncio.run(main())
