@@ -412,7 +412,12 @@ class Daemon:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("config publisher failed: %s", task.exception())
 
     def _notify(self, rt: GroupRuntime, n: Notify) -> None:
         epoch = rt.state.epoch
@@ -466,7 +471,7 @@ class Daemon:
         rt = self.groups.get(group)
         if rt is None:
             raise CommandError(f"ERR no such group {group!r}")
-        target = args[2].decode("utf-8", "replace") if len(args) > 2 else None
+        target = args[2].decode("utf-8", "replace") if len(args) > 2 and args[2] else None
         if target is not None and target not in rt.cfg.nodes:
             raise CommandError(f"ERR no node {target!r} in group {group!r}")
         use_cmd = len(args) > 3 and args[3].lower() == b"use-failover-command"
