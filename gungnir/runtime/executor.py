@@ -16,10 +16,13 @@ core decides whether to retry, abort or wait.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from gungnir.client import parse_info
 from gungnir.core import (
     UNMEETABLE_REPLICAS,
     ActionResult,
@@ -92,8 +95,25 @@ async def execute(
     try:
         for cmd in cmds:
             await link.command(*cmd, limit=limit)
+        if isinstance(action, FailoverCommand):
+            return await _failover_outcome(action, link, limit)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("%s on %s failed: %s", type(action).__name__, link.name, reason)
         return ActionResult(action, False, reason)
     return ActionResult(action, True)
+
+
+async def _failover_outcome(action: FailoverCommand, link: NodeLink, limit: float) -> ActionResult:
+    """Valkey's FAILOVER answers OK at once and works in the background: the action is
+    done when the node's ``master_failover_state`` is back to ``no-failover``; it succeeded
+    if the node is a replica by then."""
+    deadline = time.monotonic() + action.timeout_ms / 1000 + limit
+    while time.monotonic() < deadline:
+        info = parse_info(await link.command("INFO", "replication", limit=limit))
+        if info.get("master_failover_state") == "no-failover":
+            if info.get("role") == "slave":
+                return ActionResult(action, True)
+            return ActionResult(action, False, "FAILOVER ended with the node still primary")
+        await asyncio.sleep(0.02)  # polling period of the node's failover state
+    return ActionResult(action, False, "FAILOVER did not finish in time")

@@ -132,3 +132,30 @@ def test_observer_daemon_follows_but_never_votes(tmp_path):
         assert check_decision_logs(tmp_path).ok
 
     asyncio.run(main())
+
+
+def test_switchover_with_valkeys_failover_command(tmp_path):
+    from gungnir.core import Switchover
+
+    async def main():
+        with start_group(replicas=2) as g:
+            for i in range(100):
+                g.primary.command("SET", f"k{i}", "v")
+            async with InProcessCluster(cluster_docs(nodes_of(g), tmp_path)) as c:
+                await _bootstrapped(c)
+                c.daemons["d2"].submit(
+                    "demo", Switchover(target="node-2", use_failover_command=True)
+                )
+                await until(lambda: c.primaries() == {"node-2"}, 15, "node-2 to take over")
+                new = by_name(g, "node-2")
+                assert new.info()["role"] == "master"
+                assert new.command("DBSIZE") == 100
+                await until(
+                    lambda: master_port(g.primary) == new.port,
+                    10,
+                    "the old primary to follow node-2",
+                )
+
+        assert check_decision_logs(tmp_path).ok
+
+    asyncio.run(main())
