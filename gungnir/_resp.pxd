@@ -50,6 +50,9 @@ cdef class Reader:
     cdef object decode_error  # first UnicodeDecodeError inside the current reply
     cdef public object attributes
     cdef PyObject *keycache[256]  # owned references to short bytes (see _key)
+    cdef Py_ssize_t key_hits
+    cdef Py_ssize_t key_misses
+    cdef Py_ssize_t key_bypass
 
     cdef object _fail(self, str message, Py_ssize_t pos)
     cdef object _text(self, const char *p, Py_ssize_t n)
@@ -61,7 +64,7 @@ cdef class Reader:
     cdef Py_ssize_t _start_bulk(self, Py_ssize_t blen, int t, Py_ssize_t start, Py_ssize_t pos,
                                 Py_ssize_t n) except -1
     cdef object _key(self, const char *p, Py_ssize_t n)
-    cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *newpos,
+    cdef inline object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *newpos,
                         bint as_key=*)
     cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
                           Py_ssize_t n) except -1

@@ -271,6 +271,21 @@ cdef inline int _list_add(object lst, object item) except -1:
     return PyList_Append(lst, item)
 
 
+cdef inline int _list_add_steal(object lst, PyObject *item) except -1:
+    """_list_add for a new reference that the list takes over."""
+    cdef Py_ssize_t size = PyList_GET_SIZE(lst)
+    cdef PyListObject *l = <PyListObject *>lst
+    if size < l.allocated:
+        l.ob_item[size] = item
+        Py_SET_SIZE(lst, size + 1)
+        return 0
+    try:
+        PyList_Append(lst, <object>item)
+    finally:
+        Py_XDECREF(item)
+    return 0
+
+
 cdef inline object _new_list(Py_ssize_t capacity):
     lst = PyList_New(capacity)
     Py_SET_SIZE(lst, 0)  # capacity kept; the list never shows unfilled slots
@@ -528,10 +543,14 @@ cdef class Reader:
         Field names repeat across replies (HGETALL of similar hashes, records in a list);
         handing out the same immutable bytes object saves its allocation, its hashing
         (the hash is cached in the object) and its deallocation. A 256-slot direct-mapped
-        cache keyed by length and the first and last four bytes.
+        cache keyed by length and the first and last four bytes. When fewer than one in
+        five lookups hit (all-distinct keys), the cache steps aside for the next 4096 keys.
         """
         cdef uint32_t a = 0, b = 0, h
         cdef PyObject *cached
+        if self.key_bypass > 0:  # recent keys were all distinct: caching only costs
+            self.key_bypass -= 1
+            return PyBytes_FromStringAndSize(p, n)
         if n >= 4:
             memcpy(&a, p, 4)
             memcpy(&b, p + n - 4, 4)
@@ -546,14 +565,21 @@ cdef class Reader:
             and PyBytes_GET_SIZE(<object>cached) == n
             and memcmp(PyBytes_AS_STRING_raw(cached), p, n) == 0
         ):
+            self.key_hits += 1
             return <object>cached
+        self.key_misses += 1
+        if self.key_misses >= 64:
+            if self.key_hits * 4 < self.key_misses:
+                self.key_bypass = 4096
+            self.key_hits = 0
+            self.key_misses = 0
         value = PyBytes_FromStringAndSize(p, n)
         Py_XDECREF(cached)
         Py_INCREF(value)
         self.keycache[h] = <PyObject *>value
         return value
 
-    cdef object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n,
+    cdef inline object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n,
                         Py_ssize_t *newpos, bint as_key=False):
         """A complete well-formed ``$ : + # _`` element at pos, or _NOVALUE.
 
@@ -641,9 +667,28 @@ cdef class Reader:
         cdef object key
         cdef Py_ssize_t newpos = pos
         cdef Py_ssize_t remaining = top.remaining
+        cdef Py_ssize_t used, start, end
+        cdef uint64_t mag
+        cdef PyObject *raw
+        cdef bint encoded = self.encoding is not None
         try:
             if kind == _ARRAY or kind == _PUSH:
                 while remaining > 1 and pos < n:
+                    if buf[pos] == b'$' and not encoded:
+                        # the commonest element of big arrays, inlined: $len CRLF body CRLF
+                        used = _fast_uint(buf + pos + 1, buf + n, &mag)
+                        if used and mag <= <uint64_t>self.max_bulk_len:
+                            start = pos + 1 + used
+                            end = start + <Py_ssize_t>mag
+                            if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n':
+                                raw = PyBytes_FromStringAndSize_raw(buf + start, end - start)
+                                if raw == NULL:
+                                    raise MemoryError()
+                                _list_add_steal(container, raw)
+                                pos = end + 2
+                                remaining -= 1
+                                continue
+                        break
                     value = self._scalar(buf, pos, n, &newpos)
                     if value is _NOVALUE:
                         break
