@@ -22,7 +22,7 @@ from . import groups as groups_mod
 from . import spec as spec_mod
 from .api import ApiStats, KubeApi
 from .discovery import DaemonPeers, GroupPods
-from .errors import KubeNotFound
+from .errors import KubeError, KubeNotFound
 from .events import EventRecorder, ObjectRef
 from .informer import Informer
 from .labels import LabelReport, reconcile_roles
@@ -89,6 +89,8 @@ class KubeBackend:
         self.handlers: list[ChangeHandler] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._report_queue: asyncio.Queue[str] = asyncio.Queue()
+        self._report_failures = 0
+        self._retries: set[asyncio.Task[None]] = set()
 
     @property
     def stats(self) -> ApiStats:
@@ -121,7 +123,7 @@ class KubeBackend:
         ]
         for inf in informers:
             inf.stop()
-        tasks = self._tasks + [g.task for g in self.state.values() if g.task]
+        tasks = self._tasks + [g.task for g in self.state.values() if g.task] + list(self._retries)
         for t in tasks:
             t.cancel()
         for t in tasks:
@@ -201,8 +203,19 @@ class KubeBackend:
                 st.reported_generation = gen
                 if st.problems:
                     self.event(name, "InvalidSpec", "; ".join(st.problems), warning=True)
-            except Exception as err:
+            except KubeError as err:  # try again later: the condition must not go stale
                 log.warning("could not report the spec of %s: %s", name, err)
+                self._report_failures += 1
+                delay = min(5.0, 0.1 * 2.0 ** min(self._report_failures, 6))
+                task = asyncio.get_running_loop().create_task(self._requeue(name, delay))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
+            else:
+                self._report_failures = 0
+
+    async def _requeue(self, name: str, delay: float) -> None:
+        await self.api.sleep(delay)
+        self._report_queue.put_nowait(name)
 
     # -- reads (no API calls) --------------------------------------------------------------
 

@@ -212,3 +212,20 @@ def test_switchover_through_the_annotation(
         await b.close()
 
     run(scenario())
+
+
+def test_spec_report_is_retried_after_api_trouble(
+    api: ApiServer, kc: client.ApiClient, cluster: Kubelet
+) -> None:
+    async def scenario() -> None:
+        b = backend(api.url)
+        with api.fault(method="PUT", path="valkeygroups/.*/status", status=503, times=4):
+            await b.start()
+            await until(lambda: b.stats.errors("unavailable") >= 3, what="first report failed")
+        await until(
+            lambda: (_cond(_group(kc), "SpecValid") or {}).get("status") == "True",
+            what="SpecValid reported after the trouble",
+        )
+        await b.close()
+
+    run(scenario())
