@@ -1,0 +1,275 @@
+"""``gungnir migrate-sentinel``: real sentinel.conf files in, loadable daemon configs out.
+
+The slow test runs Valkey's own Sentinel (three of them, against a real group with AUTH),
+lets it rewrite its files (myid, epochs, known-replica, known-sentinel), moves the primary
+with ``SENTINEL FAILOVER`` so the files name a new primary and a config-epoch, stops the
+Sentinels by pid, migrates the files and loads the result with the daemon's own loader.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import redis
+
+from gungnir.local import free_port, start_group, valkey_binary, wait_until
+from gungnir.migrate import MigrateError, main, migrate
+from gungnir.runtime.config import load
+from gungnir.sentinelconf import parse, split_line
+
+NODE_PW = 'node pw "quoted"'
+SENTINEL_PW = "sentpw-123"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Sentinels:
+    """``valkey-server sentinel.conf --sentinel`` processes, each in its own directory,
+    stopped by pid."""
+
+    def __init__(self, count: int) -> None:
+        self.ports = [free_port() for _ in range(count)]
+        self.dirs = [Path(tempfile.mkdtemp(prefix="gungnir-sentinel-")) for _ in range(count)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def confs(self) -> list[Path]:
+        return [d / "sentinel.conf" for d in self.dirs]
+
+    def start(self, body: str) -> None:
+        for port, d, conf in zip(self.ports, self.dirs, self.confs, strict=True):
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {_quote(str(d))}\n"
+                f"requirepass {SENTINEL_PW}\nsentinel sentinel-pass {SENTINEL_PW}\n"
+                f"sentinel announce-ip 127.0.0.1\nsentinel announce-port {port}\n{body}"
+            )
+            self.procs.append(
+                subprocess.Popen(
+                    [valkey_binary(), str(conf), "--sentinel", "--logfile", str(d / "s.log")],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+
+    def client(self, i: int) -> redis.Redis:
+        return redis.Redis(port=self.ports[i], password=SENTINEL_PW, socket_timeout=2)
+
+    def wait_files(self, pred: object, what: str) -> None:
+        def ok() -> bool:
+            for p in self.procs:
+                assert p.poll() is None, f"a sentinel exited: {self.logs()}"
+            return all(pred(c.read_text()) for c in self.confs)  # type: ignore[operator]
+
+        wait_until(ok, timeout=40, what=what)
+
+    def logs(self) -> str:
+        return "\n".join(
+            (d / "s.log").read_text()[-800:] for d in self.dirs if (d / "s.log").exists()
+        )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(5)
+
+
+@pytest.mark.slow
+def test_real_sentinel_files_after_a_failover_migrate_to_loadable_configs(tmp_path):
+    with start_group(replicas=2) as g:
+        # Auth on the nodes, set after start-up (the local helpers talk without AUTH).
+        g.replicas[1].command("CONFIG", "SET", "replica-priority", "0")
+        for n in g.nodes:
+            n.command("CONFIG", "SET", "masterauth", NODE_PW)
+        for n in g.nodes:
+            n.command("CONFIG", "SET", "requirepass", NODE_PW)
+        s = Sentinels(3)
+        try:
+            s.start(
+                f"sentinel monitor mymaster 127.0.0.1 {g.primary.port} 2\n"
+                f"sentinel auth-pass mymaster {_quote(NODE_PW)}\n"
+                "sentinel down-after-milliseconds mymaster 5000\n"
+                "sentinel failover-timeout mymaster 60000\n"
+                "sentinel parallel-syncs mymaster 2\n"
+            )
+            s.wait_files(
+                lambda t: t.count("known-replica") == 2 and t.count("known-sentinel") == 2,
+                "every Sentinel to record the replicas and the other Sentinels",
+            )
+            assert s.client(0).execute_command("SENTINEL", "FAILOVER", "mymaster")
+            new = g.replicas[0]  # the other replica has priority 0
+            s.wait_files(
+                lambda t: (
+                    f"sentinel monitor mymaster 127.0.0.1 {new.port} 2" in t
+                    and t.count("known-replica") == 2
+                ),
+                "every Sentinel file to name the new primary",
+            )
+        finally:
+            s.stop()
+        texts = [c.read_text() for c in s.confs]
+        assert all("sentinel myid" in t and "config-epoch mymaster 1" in t for t in texts)
+
+        secret = tmp_path / "secret"
+        secret.write_text("0123456789abcdef0123456789abcdef\n")
+        out = tmp_path / "out"
+        args = [*map(str, s.confs), "--out-dir", str(out), "--secret-file", str(secret)]
+        assert main([*args, "--state-dir", str(tmp_path / "state"), "-q"]) == 0
+
+        files = sorted(out.glob("*.yaml"))
+        assert [f.name for f in files] == ["d1.yaml", "d2.yaml", "d3.yaml"]
+        configs = [load(f, env={}) for f in files]
+        addrs = {("127.0.0.1", p) for p in s.ports}
+        node_addrs = {n.address for n in g.nodes}
+        for f, cfg in zip(files, configs, strict=True):
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600
+            assert set(cfg.peers.values()) == addrs
+            assert cfg.bind == cfg.peers[cfg.id]
+            assert cfg.sentinel_password == SENTINEL_PW
+            group = cfg.groups["mymaster"]
+            assert set(group.nodes.values()) == node_addrs
+            assert group.nodes["mymaster-0"] == new.address, "the current primary is first"
+            st = group.settings
+            assert (st.quorum, st.down_after, st.failover_timeout) == (2, 5.0, 60.0)
+            assert st.parallel_syncs == 2 and st.voters == ("d1", "d2", "d3")
+            assert group.password == NODE_PW
+            text = f.read_text()
+            assert "down-after-milliseconds 5000" in text and "sentinel myid" in text
+        # One file alone knows the others from its known-sentinel lines.
+        single = tmp_path / "single.yaml"
+        assert main([str(s.confs[1]), "-o", str(single), "--secret-file", str(secret), "-q"]) == 0
+        one = load(single, env={}, overrides={"state_dir": str(tmp_path / "s1")})
+        assert set(one.peers.values()) == addrs
+        assert one.peers[one.id] == ("127.0.0.1", s.ports[1])
+
+
+# -- unit tests on hand-written files ----------------------------------------------------
+
+BASE = """\
+port 26379
+sentinel announce-ip 10.0.0.{i}
+sentinel monitor cache 10.0.1.1 6379 {quorum}
+sentinel down-after-milliseconds cache {down}
+sentinel known-replica cache 10.0.1.2 6379
+sentinel known-replica cache 10.0.1.3 6379
+"""
+
+
+def _deployment(n: int, quorum: int = 2, down: int = 5000) -> list:
+    confs = []
+    for i in range(1, n + 1):
+        others = "".join(
+            f"sentinel known-sentinel cache 10.0.0.{j} 26379 {'a' * 40}\n"
+            for j in range(1, n + 1)
+            if j != i
+        )
+        confs.append(parse(BASE.format(i=i, quorum=quorum, down=down) + others, f"s{i}.conf"))
+    return confs
+
+
+def _loads(output) -> object:
+    doc = {**output.doc, "daemon": {**output.doc["daemon"], "secret": "s" * 16}}
+    doc["daemon"].pop("secret_file")
+    return load(doc=doc, env={})
+
+
+def test_split_line_follows_valkey_quoting():
+    assert split_line('auth-pass g "a b\\"c\\x41\\n"', "x") == ["auth-pass", "g", 'a b"cA\n']
+    assert split_line("x 'it\\'s' y", "x") == ["x", "it's", "y"]
+    for bad in ('x "open', "x 'open", 'x "a"b'):
+        with pytest.raises(MigrateError, match="quote"):
+            split_line(bad, "f:1")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("port 26379\n", "no 'sentinel monitor'"),
+        ("sentinel down-after-milliseconds g 10\nsentinel monitor g h 1 2\n", "f:1: .*names no"),
+        ("sentinel monitor g h 6379 zero\n", "f:1: quorum must be a whole number"),
+        ("sentinel monitor g h 6379 0\n", "quorum must be >= 1"),
+        ("sentinel monitor g h 99999 2\n", "out of range"),
+        ("sentinel monitor g h 6379\n", "usage"),
+    ],
+)
+def test_bad_files_are_refused_with_file_and_line(text, match):
+    with pytest.raises(MigrateError, match=match):
+        parse(text, "f")
+
+
+def test_three_sentinels_keep_quorum_and_timings_and_say_why():
+    outs = migrate(_deployment(3))
+    assert [o.daemon_id for o in outs] == ["d1", "d2", "d3"]
+    cfg = _loads(outs[0])
+    st = cfg.groups["cache"].settings
+    assert (st.quorum, st.down_after, st.voters) == (2, 5.0, ("d1", "d2", "d3"))
+    assert st.failover_timeout == 180.0  # Sentinel's default, not gungnir's
+    notes = " ".join(outs[0].notes)
+    assert "down-after-milliseconds 5000" in notes and "default would be 3.0" in notes
+    assert "majority of the 3 named voters (2)" in notes
+    assert outs[0].doc["groups"] == outs[2].doc["groups"]
+
+
+def test_four_sentinels_give_three_voters_and_an_observer():
+    outs = migrate(_deployment(4, quorum=9))
+    st = _loads(outs[3]).groups["cache"].settings
+    assert st.voters == ("d1", "d2", "d3") and st.quorum == 3
+    assert any("d4 is an observer" in n for n in outs[3].notes)
+    assert any("lowered to 3" in n for n in outs[3].notes)
+
+
+def test_two_sentinels_cannot_be_migrated():
+    with pytest.raises(MigrateError, match="3 or 5 voting daemons"):
+        migrate(_deployment(2))
+
+
+def test_short_and_long_down_after_adjust_dependent_timings():
+    short = _loads(migrate(_deployment(3, down=300))[0]).groups["cache"]
+    assert short.settings.down_after == 0.3 and short.probe_timeout < 0.3
+    assert short.settings.probe_interval == 0.1
+    long = _loads(migrate(_deployment(3, down=20000))[0]).groups["cache"].settings
+    assert long.report_ttl == 40.0
+
+
+def test_own_address_is_required_when_the_file_does_not_say():
+    conf = parse("bind 0.0.0.0\nsentinel monitor g 10.0.1.1 6379 2\n", "s.conf")
+    with pytest.raises(MigrateError, match="--address"):
+        migrate([conf])
+
+
+def test_cli_refuses_bad_input_and_never_overwrites(tmp_path, capsys):
+    bad = tmp_path / "bad.conf"
+    bad.write_text("port 26379\n")
+    assert main([str(bad), "-o", str(tmp_path / "x.yaml")]) == 2
+    assert "no 'sentinel monitor'" in capsys.readouterr().err
+    assert not (tmp_path / "x.yaml").exists()
+    good = []
+    for i in (1, 2, 3):
+        path = tmp_path / f"s{i}.conf"
+        path.write_text(
+            BASE.format(i=i, quorum=2, down=5000)
+            + "".join(f"sentinel known-sentinel cache 10.0.0.{j} 26379 x\n" for j in (1, 2, 3))
+        )
+        good.append(str(path))
+    target = tmp_path / "out"
+    assert main([*good, "--out-dir", str(target)]) == 0
+    first = (target / "d1.yaml").read_text()
+    assert main([*good, "--out-dir", str(target)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (target / "d1.yaml").read_text() == first
+    assert main(good) == 2  # several inputs need --out-dir
