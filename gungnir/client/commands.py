@@ -240,6 +240,9 @@ class CommandsMixin:
     ) -> Any:
         """SET with options.  Result: True if set, False if NX/XX prevented it; with
         ``get=True`` the old value (or None) instead."""
+        if not (nx or xx or keepttl or get) and ex is None and px is None and exat is None:
+            if pxat is None:  # the common case, kept cheap
+                return self._cmd(("SET", key, value), _is_ok)
         if nx and xx:
             raise ValueError("SET: nx and xx are mutually exclusive")
         if sum(x is not None for x in (ex, px, exat, pxat)) + keepttl > 1:

@@ -22,6 +22,7 @@ from .errors import (
     ConnectError,
     ConnectTimeoutError,
 )
+from .pipeline import Pipeline, Transaction
 from .protocol import Batch, RespProtocol, SubscribeSlot
 
 __all__ = ["DEFAULT_LIMITS", "Connection", "connect"]
@@ -105,9 +106,22 @@ class Connection(CommandsMixin):
         return _with_timeout(self._loop, fut, self.address, timeout)
 
     def _cmd(self, args: tuple[Any, ...], cb: Callable[[Any], Any] | None) -> Any:
-        if cb is None:
-            return self.execute(*args)
-        return _apply(self.execute(*args), cb)
+        # The typed helpers' path: execute() inlined, since this is the per-command cost.
+        proto = self._proto
+        if proto._error is not None:
+            raise proto._refusal()
+        data = pack_command(*args)
+        fut = self._loop.create_future()
+        proto._wbuf.append(data)
+        proto._waiters.append(fut)
+        if not proto._flush_scheduled:
+            proto._flush_scheduled = True
+            self._loop.call_soon(proto._flush)
+        timeout = self.command_timeout
+        if timeout is None:
+            return fut if cb is None else _apply(fut, cb)
+        aw = _with_timeout(self._loop, fut, self.address, timeout)
+        return aw if cb is None else _apply(aw, cb)
 
     def execute_many(
         self, commands: Sequence[Sequence[Any]], *, timeout: float | None = _UNSET
@@ -136,16 +150,12 @@ class Connection(CommandsMixin):
             return fut
         return _with_timeout(self._loop, fut, self.address, timeout)
 
-    def pipeline(self, *, raise_on_error: bool = True) -> Any:
+    def pipeline(self, *, raise_on_error: bool = True) -> Pipeline:
         """A batch of commands sent in one write, replies returned per position."""
-        from .pipeline import Pipeline
-
         return Pipeline(self, raise_on_error=raise_on_error)
 
-    def transaction(self, *, raise_on_error: bool = True) -> Any:
+    def transaction(self, *, raise_on_error: bool = True) -> Transaction:
         """MULTI/EXEC batch; ``await tx.watch(...)`` first for optimistic locking."""
-        from .pipeline import Transaction
-
         return Transaction(self, raise_on_error=raise_on_error)
 
     def pubsub(self) -> Any:

@@ -28,25 +28,29 @@ def _name(args: tuple[Any, ...]) -> str:
 
 def _finish(
     replies: list[Any],
-    commands: list[tuple[tuple[Any, ...], Callable[[Any], Any] | None]],
+    args: list[tuple[Any, ...]],
+    cbs: dict[int, Callable[[Any], Any]],
     raise_on_error: bool,
     where: str,
 ) -> list[Any]:
-    """Apply each command's transform; errors stay in place or the first is raised."""
-    out = replies
-    first_error: tuple[int, Exception] | None = None
-    for i, (_args, cb) in enumerate(commands):
-        r = out[i]
+    """Apply the transforms (``cbs``: position -> function); errors stay in place or the
+    first one is raised, with a note naming its position and command."""
+    first_error = -1
+    for i, r in enumerate(replies):
         if isinstance(r, (ReplyError, UnicodeDecodeError)):
-            if first_error is None:
-                first_error = (i, r)
-        elif cb is not None:
-            out[i] = cb(r)
-    if first_error is not None and raise_on_error:
-        i, err = first_error
-        err.add_note(f"raised by command #{i} ({_name(commands[i][0])}) of a {where}")
+            first_error = i
+            break
+    if first_error >= 0 and raise_on_error:
+        err = replies[first_error]
+        err.add_note(f"raised by command #{first_error} ({_name(args[first_error])}) of a {where}")
         raise err
-    return out
+    if cbs:
+        errors = (ReplyError, UnicodeDecodeError)
+        for i, cb in cbs.items():
+            r = replies[i]
+            if not isinstance(r, errors):
+                replies[i] = cb(r)
+    return replies
 
 
 class Pipeline(CommandsMixin):
@@ -60,31 +64,40 @@ class Pipeline(CommandsMixin):
     def __init__(self, conn: Connection, *, raise_on_error: bool = True) -> None:
         self._conn = conn
         self.raise_on_error = raise_on_error
-        self._commands: list[tuple[tuple[Any, ...], Callable[[Any], Any] | None]] = []
+        self._args: list[tuple[Any, ...]] = []
+        self._cbs: dict[int, Callable[[Any], Any]] = {}
 
     def _cmd(self, args: tuple[Any, ...], cb: Callable[[Any], Any] | None) -> Pipeline:
-        self._commands.append((args, cb))
+        if cb is not None:
+            self._cbs[len(self._args)] = cb
+        self._args.append(args)
         return self
 
     def execute_command(self, *args: Any) -> Pipeline:
         """Queue a raw command; its reply is returned unchanged."""
-        self._commands.append((args, None))
+        self._args.append(args)
         return self
 
     def __len__(self) -> int:
-        return len(self._commands)
+        return len(self._args)
 
     def reset(self) -> None:
-        self._commands = []
+        self._args = []
+        self._cbs = {}
+
+    def _take(self) -> tuple[list[tuple[Any, ...]], dict[int, Callable[[Any], Any]]]:
+        args, cbs = self._args, self._cbs
+        self._args, self._cbs = [], {}
+        return args, cbs
 
     async def execute(self, *, raise_on_error: bool | None = None) -> list[Any]:
         """Send the queued commands; the list of their replies, in order."""
-        commands, self._commands = self._commands, []
-        if not commands:
+        args, cbs = self._take()
+        if not args:
             return []
-        replies = await self._conn.execute_many([c[0] for c in commands])
+        replies = await self._conn.execute_many(args)
         roe = self.raise_on_error if raise_on_error is None else raise_on_error
-        return _finish(replies, commands, roe, "pipeline")
+        return _finish(replies, args, cbs, roe, "pipeline")
 
     async def __aenter__(self) -> Pipeline:
         return self
@@ -121,8 +134,8 @@ class Transaction(Pipeline):
         Raises :class:`WatchError` if a watched key changed, ``ExecAbortError`` (with the
         offending command's error as its ``__cause__``) if the server refused to queue one.
         """
-        commands, self._commands = self._commands, []
-        wire = [("MULTI",), *(c[0] for c in commands), ("EXEC",)]
+        commands, cbs = self._take()
+        wire = [("MULTI",), *commands, ("EXEC",)]
         replies = await self._conn.execute_many(wire)
         self._watching = False
         exec_reply = replies[-1]
@@ -130,7 +143,7 @@ class Transaction(Pipeline):
             # EXECABORT: a command was rejected while queueing; point at it.
             for i, r in enumerate(replies[1:-1]):
                 if isinstance(r, ReplyError):
-                    exec_reply.add_note(f"command #{i} ({_name(commands[i][0])}) was refused")
+                    exec_reply.add_note(f"command #{i} ({_name(commands[i])}) was refused")
                     if isinstance(exec_reply, ExecAbortError):
                         raise exec_reply from r
                     break
@@ -140,7 +153,7 @@ class Transaction(Pipeline):
         if exec_reply is None:
             raise WatchError("transaction aborted: a watched key changed")
         roe = self.raise_on_error if raise_on_error is None else raise_on_error
-        return _finish(list(exec_reply), commands, roe, "transaction")
+        return _finish(list(exec_reply), commands, cbs, roe, "transaction")
 
     async def __aexit__(self, *exc: object) -> None:
         self.reset()

@@ -121,38 +121,37 @@ class RespProtocol(asyncio.Protocol):
                 pass
 
     def data_received(self, data: bytes) -> None:
-        reader = self._reader
-        reader.feed(data)
-        waiters = self._waiters
-        gets = reader.gets
-        fut_type = self._future_type
-        resp2_pubsub = self.resp2_pubsub
+        self._reader.feed(data)
         while True:
             try:
-                reply = gets()
+                if self.resp2_pubsub:
+                    self._process_resp2_pubsub()
+                else:
+                    self._process()
+                return
             except ProtocolError as exc:
                 self._fail(exc)
                 return
             except UnicodeDecodeError as exc:
                 # The reader consumed the whole reply and stays usable: the error is that
-                # one request's answer.
+                # one request's answer.  Deliver it and go on with the rest of the data.
                 self._deliver_undecodable(exc)
-                continue
             except Exception as exc:  # pragma: no cover - a codec bug; never hang waiters
                 self._fail(exc)
                 return
+
+    def _process(self) -> None:
+        """Hand every complete reply in the reader to its waiter (the hot loop)."""
+        gets = self._reader.gets
+        waiters = self._waiters
+        fut_type = self._future_type
+        while True:
+            reply = gets()
             if reply is NEED_DATA:
                 return
-            if resp2_pubsub and type(reply) is list and reply and reply[0] in _RESP2_PUBSUB_KINDS:
-                self._on_push(Push(reply))
-                continue
-            try:
-                w = waiters[0]
-            except IndexError:
-                self._fail(
-                    ProtocolError(f"{self._where()}: reply {reply!r:.80} arrived with no request")
-                )
-                return
+            if not waiters:
+                raise ProtocolError(f"{self._where()}: reply {reply!r:.80} with no request")
+            w = waiters[0]
             if w.__class__ is fut_type:
                 waiters.popleft()
                 if w.done():  # cancelled or timed out: drop its reply, stay in sync
@@ -164,17 +163,59 @@ class RespProtocol(asyncio.Protocol):
             elif w.__class__ is Batch:
                 results = w.results
                 results.append(reply)
-                if len(results) == w.n:
-                    waiters.popleft()
-                    if not w.future.done():
-                        w.future.set_result(results)
-            else:  # SubscribeSlot: a plain reply here is the command's error (e.g. NOPERM)
+                n = w.n
+                while len(results) < n:  # the rest of the batch, without re-dispatching
+                    reply = gets()
+                    if reply is NEED_DATA:
+                        return
+                    results.append(reply)
                 waiters.popleft()
                 if not w.future.done():
-                    if isinstance(reply, ReplyError):
-                        w.future.set_exception(reply)
-                    else:
-                        w.future.set_result(None)
+                    w.future.set_result(results)
+            else:
+                self._reply_to_subscribe(w, reply)
+
+    def _process_resp2_pubsub(self) -> None:
+        """On a subscribed RESP2 connection, pub/sub arrays are pushes, the rest replies."""
+        gets = self._reader.gets
+        waiters = self._waiters
+        while True:
+            reply = gets()
+            if reply is NEED_DATA:
+                return
+            if type(reply) is list and reply and reply[0] in _RESP2_PUBSUB_KINDS:
+                self._on_push(Push(reply))
+                continue
+            if not waiters:
+                raise ProtocolError(f"{self._where()}: reply {reply!r:.80} with no request")
+            w = waiters[0]
+            if w.__class__ is Batch:
+                w.results.append(reply)
+                if len(w.results) < w.n:
+                    continue
+                waiters.popleft()
+                if not w.future.done():
+                    w.future.set_result(w.results)
+                continue
+            if w.__class__ is SubscribeSlot:
+                self._reply_to_subscribe(w, reply)
+                continue
+            waiters.popleft()
+            if not w.done():
+                if isinstance(reply, ReplyError):
+                    w.set_exception(reply)
+                else:
+                    w.set_result(reply)
+
+    def _reply_to_subscribe(self, slot: SubscribeSlot, reply: Any) -> None:
+        # A plain reply where subscribe confirmations were due is that command's error
+        # (NOPERM, wrong arguments): the server sent no pushes for it.
+        self._waiters.popleft()
+        if not slot.future.done():
+            if isinstance(reply, ReplyError):
+                slot.future.set_exception(reply)
+            else:
+                slot.future.set_result(None)
 
     def _deliver_undecodable(self, exc: UnicodeDecodeError) -> None:
         if not self._waiters:
