@@ -312,7 +312,7 @@ async def connect(
         raise ValueError(f"protocol must be 2 or 3, not {protocol!r}")
     loop = asyncio.get_running_loop()
     address: Address = (host, port)
-    lim = dict(DEFAULT_LIMITS)
+    lim: dict[str, Any] = dict(DEFAULT_LIMITS)
     if limits:
         lim.update(limits)
     encoding_arg = encoding if decode_responses else None
