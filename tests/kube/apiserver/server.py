@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import socket
 import threading
 import time
@@ -21,15 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import jsonschema
-
 from .faults import Fault, Faults, Request
 from .patches import PatchError, apply_patch
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import ApiError, Kind, Store
-
-_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+from .validation import validate
 
 
 def status_body(
@@ -182,81 +177,13 @@ class ApiServer:
             raise ApiError(404, "NotFound", f"{kind.plural} scope mismatch in {path}")
         return _Target(kind, namespace, name, sub)
 
-    def validate(self, kind: Kind, obj: Any, target: _Target) -> dict[str, Any]:
-        if not isinstance(obj, dict):
-            raise ApiError(400, "BadRequest", "the body must be a JSON object")
-        if obj.get("kind") not in (None, kind.kind):
-            raise ApiError(400, "BadRequest", f"kind {obj.get('kind')} does not match {kind.kind}")
-        meta = obj.setdefault("metadata", {})
-        if not isinstance(meta, dict):
-            raise ApiError(400, "BadRequest", "metadata must be an object")
-        obj["kind"], obj["apiVersion"] = kind.kind, kind.api_version
-        if kind.namespaced:
-            if meta.get("namespace") not in (None, "", target.namespace):
-                raise ApiError(
-                    400,
-                    "BadRequest",
-                    "the namespace of the object does not match the namespace of the request",
-                )
-            meta["namespace"] = target.namespace
-        causes = []
-        name = meta.get("name", "")
-        if not isinstance(name, str) or len(name) > 253 or not _NAME.fullmatch(name):
-            causes.append(
-                {
-                    "field": "metadata.name",
-                    "reason": "FieldValueInvalid",
-                    "message": f"Invalid value: {name!r}: a lowercase RFC 1123 "
-                    "subdomain must consist of lower case alphanumeric characters, "
-                    "'-' or '.'",
-                }
-            )
-        for key, value in (meta.get("labels") or {}).items():
-            if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-                causes.append(
-                    {
-                        "field": f"metadata.labels.{key}",
-                        "reason": "FieldValueInvalid",
-                        "message": f"Invalid value: {value!r}",
-                    }
-                )
-        for key, value in (meta.get("annotations") or {}).items():
-            if not isinstance(value, str):
-                causes.append(
-                    {
-                        "field": f"metadata.annotations.{key}",
-                        "reason": "FieldValueInvalid",
-                        "message": "must be a string",
-                    }
-                )
-        if kind.schema is not None:
-            body = {k: v for k, v in obj.items() if k not in ("metadata",)}
-            schema = {k: v for k, v in kind.schema.items() if k != "properties"}
-            schema["properties"] = {
-                k: v for k, v in (kind.schema.get("properties") or {}).items() if k != "metadata"
-            }
-            for err in jsonschema.Draft7Validator(schema).iter_errors(body):
-                field = ".".join(str(p) for p in err.absolute_path) or "<root>"
-                causes.append(
-                    {"field": field, "reason": "FieldValueInvalid", "message": err.message}
-                )
-        if causes:
-            raise ApiError(
-                422,
-                "Invalid",
-                f'{kind.kind} "{name}" is invalid: '
-                + ", ".join(f"{c['field']}: {c['message']}" for c in causes),
-                {"name": name, "group": kind.group, "kind": kind.plural, "causes": causes},
-            )
-        return obj
-
     def create(self, t: _Target, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the body must be a JSON object")
         meta = body.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-        obj = self.validate(t.kind, body, t)
+        obj = validate(t.kind, body, t.namespace)
         obj["metadata"].pop("resourceVersion", None)
         if t.kind.status:
             obj["status"] = {"phase": "Pending"} if t.kind.plural == "pods" else {}
@@ -295,7 +222,7 @@ class ApiServer:
 
     def _write(self, t: _Target, body: dict[str, Any], expect: str | None) -> dict[str, Any]:
         current = self.store.get(t.kind, (t.namespace, t.name))
-        obj = self.validate(t.kind, body, t)
+        obj = validate(t.kind, body, t.namespace)
         if t.kind.status:
             if t.sub == "status":  # only status changes through /status
                 obj = copy.deepcopy(current) | {"status": obj.get("status", {})}
