@@ -212,3 +212,26 @@ def test_port_in_use_is_a_clear_startup_error(tmp_path):
             code = p.stop()
     assert code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in p.output()
+
+
+def test_hung_daemon_does_not_stall_the_others(tmp_path):
+    with start_group(replicas=2) as g, Daemons(tmp_path, g) as ds:
+        ds.wait_ready()
+        ds.procs[2].signal(signal.SIGSTOP)  # d3 hangs: its sockets stay open, nothing answers
+        try:
+            g.primary.kill(signal.SIGKILL)
+            wait_until(
+                lambda: len(ds.primaries([0, 1])) == 1 and ds.primaries([0, 1]) != {"node-0"},
+                timeout=20,
+                what="d1 and d2 to fail over without the hung d3",
+            )
+            (new,) = ds.primaries([0, 1])
+        finally:
+            ds.procs[2].signal(signal.SIGCONT)
+        wait_until(
+            lambda: ds.primaries() == {new},
+            timeout=20,
+            what="the resumed d3 to learn the new primary",
+        )
+    report = check_decision_logs(tmp_path)
+    assert report.ok, report.summary()
