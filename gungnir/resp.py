@@ -119,6 +119,7 @@ if os.environ.get("GUNGNIR_PURE", "") in ("", "0"):
     except ImportError:  # not built (no compiler, sdist without Cython): the pure twin
         _ext = None
 
+Reader: type[PyReader]
 if _ext is not None:
     Reader = _ext.Reader
     pack_command = _ext.pack_command
