@@ -57,7 +57,7 @@ def merge_intervals(intervals: Iterable[Interval], gap: float = 0.0) -> list[Int
 
 
 def _total(intervals: Sequence[Interval]) -> float:
-    return sum(hi - lo for lo, hi in intervals)
+    return float(sum(hi - lo for lo, hi in intervals))
 
 
 def _acked(ops: Sequence[Mapping[str, Any]], kind: str | None = None) -> list[Mapping[str, Any]]:

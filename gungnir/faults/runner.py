@@ -154,10 +154,13 @@ def run_scenario(
                 record["errors"] += workload.errors
             if prober is not None:
                 prober.stop()
-            try:
-                record["final"] = _final_state(sut)
-            except Exception as exc:
-                record["final"] = {"converged": False, "error": repr(exc)}
+            if workload is None:
+                record["final"] = {"converged": False, "error": "the system never started"}
+            else:
+                try:
+                    record["final"] = _final_state(sut)
+                except Exception as exc:
+                    record["final"] = {"converged": False, "error": repr(exc)}
             sut.stop()
             record["ops"] = [op.to_dict() for op in workload.history] if workload else []
             record["probes"] = [s.to_dict() for s in prober.samples] if prober else []

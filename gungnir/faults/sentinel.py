@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ReadOnlyError, ResponseError
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from gungnir.faults.net import TestNet
@@ -247,7 +249,13 @@ class SentinelClient(WorkloadClient):
 
     def _connect(self) -> None:
         sentinels, service, timeout = self._args
-        common = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        # No retries anywhere (redis-py retries connects and Sentinel queries with backoff by
+        # default, which can stretch one operation over many seconds): one attempt per record.
+        common = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
         self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(sentinels), sentinel_kwargs=dict(common), **common
         )

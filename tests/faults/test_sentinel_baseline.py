@@ -10,6 +10,7 @@ reported no loss here would be broken.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from gungnir.faults import nemesis as nm
 from gungnir.faults.campaign import MIN_REPLICAS
+from gungnir.faults.net import run
 from gungnir.faults.runner import Scenario, run_scenario
 from gungnir.faults.sentinel import SentinelSUT
 from gungnir.faults.sut import SystemUnderTest
@@ -77,3 +79,47 @@ def test_kill_primary_fails_over_and_converges(results_dir: Path) -> None:
     assert summary["failover_s"] is not None and summary["failover_s"] < 8
     assert summary["two_writer_s"] == 0
     assert summary["converged"]
+
+
+class _Broken(nm.Nemesis):
+    name = "broken"
+
+    def _start(self) -> None:
+        raise RuntimeError("nemesis broke")
+
+    def _stop(self) -> None:
+        raise AssertionError("never started, so never stopped")
+
+
+def test_a_failing_run_reports_why_and_leaves_nothing(results_dir: Path) -> None:
+    suts: list[SystemUnderTest] = []
+
+    def make(options: Mapping[str, Any]) -> SystemUnderTest:
+        suts.append(SentinelSUT(options))
+        return suts[-1]
+
+    before = set(run(["ip", "netns", "list"]).split())
+    with pytest.raises(RuntimeError, match="nemesis broke"):
+        run_scenario(Scenario("broken", lambda t: _Broken(), 5, warmup_s=0.5), make, results_dir)
+    (sut,) = suts
+    pids = [p.pid for p in [*sut.nodes.values(), *sut.daemons.values()]]
+    assert len(pids) == 6
+    assert all(pid is None or not _alive(pid) for pid in pids)
+    assert set(run(["ip", "netns", "list"]).split()) <= before | _other_runs()
+    history = json.loads((results_dir / "sentinel-broken" / "history.json").read_text())
+    assert any("nemesis broke" in e for e in history["errors"])
+    assert history["ops"], "the operations before the failure are kept"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _other_runs() -> set[str]:
+    """Namespaces of other, concurrent test runs (not this process's)."""
+    mine = f"gnf-{os.getpid()}x"
+    return {n for n in run(["ip", "netns", "list"]).split() if not n.startswith(mine)}
