@@ -77,6 +77,7 @@ cdef extern from "Python.h":
     char *PyBytes_AS_STRING_raw "PyBytes_AS_STRING"(PyObject *o)
     int _PyBytes_Resize(PyObject **o, Py_ssize_t n)
     void Py_XDECREF(PyObject *o)
+    int PyDict_SetItem_raw "PyDict_SetItem"(PyObject *d, PyObject *k, PyObject *v)
 
 
 cdef object _NEED_DATA = NEED_DATA
@@ -269,6 +270,11 @@ cdef inline int _list_add(object lst, object item) except -1:
         Py_SET_SIZE(lst, size + 1)
         return 0
     return PyList_Append(lst, item)
+
+
+cdef int raise_error() except -1:
+    """Propagate the exception a raw C-API call left set."""
+    return -1
 
 
 cdef inline int _list_add_steal(object lst, PyObject *item) except -1:
@@ -670,6 +676,7 @@ cdef class Reader:
         cdef Py_ssize_t used, start, end
         cdef uint64_t mag
         cdef PyObject *raw
+        cdef int rc
         cdef bint encoded = self.encoding is not None
         try:
             if kind == _ARRAY or kind == _PUSH:
@@ -699,6 +706,25 @@ cdef class Reader:
                 key = top.key
                 try:
                     while remaining > 1 and pos < n:
+                        if buf[pos] == b'$' and not encoded and PyBytes_CheckExact(key):
+                            # a bulk value for a bytes key (HGETALL-like): straight in
+                            used = _fast_uint(buf + pos + 1, buf + n, &mag)
+                            if used and mag <= <uint64_t>self.max_bulk_len:
+                                start = pos + 1 + used
+                                end = start + <Py_ssize_t>mag
+                                if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n':
+                                    raw = PyBytes_FromStringAndSize_raw(buf + start, end - start)
+                                    if raw == NULL:
+                                        raise MemoryError()
+                                    rc = PyDict_SetItem_raw(<PyObject *>container, <PyObject *>key, raw)
+                                    Py_XDECREF(raw)
+                                    if rc < 0:
+                                        raise_error()
+                                    key = _NOKEY
+                                    pos = end + 2
+                                    remaining -= 1
+                                    continue
+                            break
                         value = self._scalar(buf, pos, n, &newpos, key is _NOKEY)
                         if value is _NOVALUE:
                             break
