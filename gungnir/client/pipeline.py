@@ -9,10 +9,11 @@ one FIFO entry, so a batch of 10k commands costs one future, not 10k.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ..resp import ExecAbortError, ReplyError
-from .commands import CommandsMixin
+from .commands import CommandsMixin, _is_ok
 from .errors import WatchError
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ def _name(args: tuple[Any, ...]) -> str:
     return first.decode("utf-8", "replace") if isinstance(first, bytes) else str(first)
 
 
+_ERRORS = (ReplyError, UnicodeDecodeError)
+
+
 def _finish(
     replies: list[Any],
     args: list[tuple[Any, ...]],
@@ -36,19 +40,22 @@ def _finish(
     """Apply the transforms (``cbs``: position -> function); errors stay in place or the
     first one is raised, with a note naming its position and command."""
     first_error = -1
-    for i, r in enumerate(replies):
-        if isinstance(r, (ReplyError, UnicodeDecodeError)):
-            first_error = i
-            break
+    # any(map(isinstance, ...)) scans in C; the index is only looked for on the rare hit.
+    if any(map(isinstance, replies, repeat(_ERRORS))):
+        first_error = next(i for i, r in enumerate(replies) if isinstance(r, _ERRORS))
     if first_error >= 0 and raise_on_error:
         err = replies[first_error]
         err.add_note(f"raised by command #{first_error} ({_name(args[first_error])}) of a {where}")
         raise err
-    if cbs:
-        errors = (ReplyError, UnicodeDecodeError)
+    if not cbs:
+        return replies
+    if first_error < 0:  # no errors anywhere: no per-reply checks
+        for i, cb in cbs.items():
+            replies[i] = True if cb is _is_ok and replies[i] is not None else cb(replies[i])
+    else:
         for i, cb in cbs.items():
             r = replies[i]
-            if not isinstance(r, errors):
+            if not isinstance(r, _ERRORS):
                 replies[i] = cb(r)
     return replies
 
@@ -71,6 +78,20 @@ class Pipeline(CommandsMixin):
         if cb is not None:
             self._cbs[len(self._args)] = cb
         self._args.append(args)
+        return self
+
+    def get(self, key: Any) -> Pipeline:
+        # The most pipelined command of all, queued without the generic helper hop.
+        self._args.append(("GET", key))
+        return self
+
+    def set(self, key: Any, value: Any, **options: Any) -> Pipeline:
+        """SET, as :meth:`CommandsMixin.set`; the option-free form is queued directly."""
+        if options:
+            queued: Pipeline = CommandsMixin.set(self, key, value, **options)
+            return queued
+        self._cbs[len(self._args)] = _is_ok
+        self._args.append(("SET", key, value))
         return self
 
     def execute_command(self, *args: Any) -> Pipeline:

@@ -129,3 +129,18 @@ def test_watch_conflict_raises_and_retry_succeeds(valkey_node, arun_both):
         await rival.aclose()
 
     arun_both(main())
+
+
+def test_pipeline_set_options_and_transforms_next_to_errors(valkey_node, arun):
+    async def main():
+        async with await connect(valkey_node.host, valkey_node.port) as c:
+            await c.lpush("list", "x")
+            pipe = c.pipeline(raise_on_error=False)
+            pipe.set("k", "v").set("k", "w", nx=True).set("k", "w", xx=True, get=True)
+            pipe.incr("list").set("k2", "z").role()
+            got = await pipe.execute()
+            assert got[:3] == [True, False, b"v"]
+            assert isinstance(got[3], WrongTypeError)
+            assert got[4] is True and got[5].is_primary
+
+    arun(main())
