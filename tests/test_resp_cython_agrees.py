@@ -244,3 +244,27 @@ def test_doubles_match_float_exactly(neg: bool, whole: str, frac: str | None) ->
         reader.feed(wire)
         value = reader.gets()
         assert value == float(text) and math.copysign(1, value) == math.copysign(1, float(text))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=st.recursive(
+        st.one_of(st.binary(max_size=12), st.integers(-5, 5), st.none(), st.booleans()),
+        lambda c: st.one_of(
+            st.lists(c, max_size=6),
+            st.dictionaries(st.binary(max_size=6), c, max_size=5),
+            st.sets(st.binary(max_size=6), max_size=4),
+        ),
+        max_leaves=40,
+    ),
+    errors=st.sampled_from(["strict", "replace", "surrogateescape"]),
+    seed=st.integers(0, 2**32),
+)
+def test_agree_on_structured_replies_with_encoding(value: Any, errors: str, seed: int) -> None:
+    """Valid nested replies (whose bytes may not be UTF-8) under every decoding mode."""
+    rng = random.Random(seed)
+    wire = resp.encode(value) * 2
+    chunks = random_chunks(wire, rng)
+    kwargs = {"encoding": "utf-8", "errors": errors}
+    assert_same(outcome(resp.PyReader, chunks, **kwargs), outcome(cy.Reader, chunks, **kwargs))
+    assert_same(outcome(resp.PyReader, [wire]), outcome(cy.Reader, chunks))

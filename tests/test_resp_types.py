@@ -255,3 +255,25 @@ def test_reply_types_behave() -> None:
     assert resp.NeedData() is resp.NEED_DATA
     assert pickle.loads(pickle.dumps(resp.NEED_DATA)) is resp.NEED_DATA
     assert resp.IMPLEMENTATION in ("cython", "python")
+
+
+@pytest.mark.parametrize("factory", IMPLS)
+def test_push_handler_may_feed_the_reader(factory: Any) -> None:
+    """Re-entrancy: a handler that feeds (moving the buffer) or resets must be safe."""
+    big = b"x" * 300_000
+    holder: dict[str, Any] = {}
+
+    def handler(push: Any) -> None:
+        if push[0] == b"feed":
+            holder["r"].feed(b"$%d\r\n%s\r\n" % (len(big), big))
+        elif push[0] == b"reset":
+            holder["r"].reset()
+
+    reader = factory(push_handler=handler)
+    holder["r"] = reader
+    reader.feed(b">1\r\n+feed\r\n")
+    assert reader.gets() == big
+    reader.feed(b">1\r\n+reset\r\n:1\r\n")
+    assert reader.gets() is NEED_DATA
+    reader.feed(b":2\r\n")
+    assert reader.gets() == 2
