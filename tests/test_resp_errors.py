@@ -281,3 +281,22 @@ def test_encode_resp3_and_resp2() -> None:
         enc(resp.SimpleString("a\r\nb"))
     with pytest.raises(ValueError):
         enc(1, protocol=1)
+
+
+@pytest.mark.parametrize("factory", IMPLS)
+def test_big_bulk_missing_crlf_reports_the_same_offset(factory: Any) -> None:
+    body = b"y" * (2 * 1024 * 1024 + 17)
+    wire = b"+first\r\n$%d\r\n%sXX" % (len(body), body)
+    reader = factory()
+    chunks = [wire[i : i + 65536] for i in range(0, len(wire), 65536)]
+    reader.feed(chunks[0])
+    assert reader.gets() == b"first"
+    for chunk in chunks[1:-1]:
+        assert reader.gets() is NEED_DATA
+        reader.feed(chunk)
+    assert reader.gets() is NEED_DATA
+    reader.feed(chunks[-1])
+    with pytest.raises(ProtocolError) as info:
+        reader.gets()
+    assert info.value.message == "bulk data not followed by CRLF"
+    assert info.value.offset == len(wire) - 2
