@@ -1,9 +1,14 @@
 """A bounded pool of connections to one server, with fair waiting, health checks and
 reconnection with capped, jittered exponential backoff.
 
-Why a pool at all when a :class:`Connection` pipelines any number of tasks?  Because some
-work needs a connection to itself: WATCH/MULTI, blocking pops, CLIENT TRACKING, a slow
-command that must not delay others.  ``async with pool.connection() as conn`` gives one.
+Two ways to use it:
+
+* ``await pool.get(k)``, ``await pool.execute(...)`` and the other helpers run on one
+  *shared* connection that any number of tasks use at once (automatic pipelining makes that
+  the fastest way), reopened with backoff whenever it is lost;
+* ``async with pool.connection() as conn`` lends a connection to one task alone, for work
+  that needs it: WATCH/MULTI, blocking pops, CLIENT TRACKING, a slow command that must not
+  delay others.  At most ``max_size`` of these exist.
 
 Fairness: when every connection is busy, acquirers queue FIFO and a released connection
 (or a freed slot) is handed to the first waiter directly, so a newcomer can never barge in
@@ -55,6 +60,7 @@ class Backoff:
         self.failures = 0
 
 
+_UNSET: Any = object()
 _SLOT: Any = object()  # handed to a waiter: "a slot is yours, open a connection in it"
 
 
@@ -62,7 +68,7 @@ class Pool(CommandsMixin):
     """Up to ``max_size`` connections to ``host:port`` opened with :func:`connect`.
 
     ``connect_kwargs`` are passed to :func:`connect` (password, db, ssl, timeouts, ...).
-    ``await pool.get(k)`` and the other helpers borrow a connection for one command.
+    ``await pool.get(k)`` and the other helpers use the shared connection.
     """
 
     def __init__(
@@ -96,6 +102,8 @@ class Pool(CommandsMixin):
         self._in_use: set[Connection] = set()
         self._retry_at = 0.0
         self._closed = False
+        self._shared: Connection | None = None
+        self._shared_attempt: asyncio.Future[Connection] | None = None
         #: Counters for tests and metrics.
         self.stats = {"created": 0, "connect_failures": 0, "health_failures": 0}
 
@@ -252,16 +260,50 @@ class Pool(CommandsMixin):
         finally:
             self.release(conn)
 
-    # -- one-shot commands --------------------------------------------------------------------
+    # -- shared connection ----------------------------------------------------------------
 
-    async def execute(self, *args: Any, timeout: Any = None) -> Any:  # noqa: ASYNC109
-        conn = await self.acquire()
-        try:
-            if timeout is None:
-                return await conn.execute(*args)
-            return await conn.execute(*args, timeout=timeout)
-        finally:
-            self.release(conn)
+    async def shared(self) -> Connection:
+        """The pool's shared connection, (re)opened on demand with the pool's backoff.
+
+        Any number of tasks use it at once (their commands are pipelined together); it is
+        not counted in ``max_size``.  Concurrent callers during a reconnect wait for the same
+        attempt instead of each dialling the server.
+        """
+        while True:
+            conn = self._shared
+            if conn is not None and not conn.is_closed:
+                return conn
+            if self._closed:
+                raise PoolClosedError(self.address, "pool is closed")
+            attempt = self._shared_attempt
+            if attempt is None:
+                attempt = asyncio.ensure_future(self._connect())
+                attempt.add_done_callback(self._shared_opened)
+                self._shared_attempt = attempt
+            # shield: a caller that gives up does not cancel the attempt for the others.
+            conn = await asyncio.shield(attempt)
+            if not conn.is_closed:
+                return conn
+
+    def _shared_opened(self, attempt: asyncio.Future[Connection]) -> None:
+        if self._shared_attempt is attempt:
+            self._shared_attempt = None
+        if attempt.cancelled() or attempt.exception() is not None:
+            return
+        conn = attempt.result()
+        if self._closed:
+            conn.close()
+        else:
+            self._shared = conn
+
+    async def execute(self, *args: Any, timeout: Any = _UNSET) -> Any:  # noqa: ASYNC109
+        """Run one command on the shared connection (see :meth:`shared`)."""
+        conn = self._shared
+        if conn is None or conn.is_closed:
+            conn = await self.shared()
+        if timeout is _UNSET:
+            return await conn.execute(*args)
+        return await conn.execute(*args, timeout=timeout)
 
     async def _run(self, args: tuple[Any, ...], cb: Callable[[Any], Any] | None) -> Any:
         reply = await self.execute(*args)
@@ -275,6 +317,11 @@ class Pool(CommandsMixin):
     async def aclose(self) -> None:
         """Close idle connections now and in-use ones as they come back; fail waiters."""
         self._closed = True
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+        if self._shared_attempt is not None:
+            self._shared_attempt.cancel()
         while self._idle:
             self._idle.pop().close()
             self._size -= 1

@@ -203,7 +203,11 @@ def test_server_killed_and_restarted_mid_load(valkey_node, arun):
                     return
                 token = f"{w}:{n}"
                 try:
-                    assert await pool.echo(token) == token.encode()
+                    if w % 2:  # half on the shared connection, half on exclusive ones
+                        assert await pool.echo(token) == token.encode()
+                    else:
+                        async with pool.connection() as conn:
+                            assert await conn.echo(token) == token.encode()
                     outcomes["ok"] += 1
                     if phase["restarted"]:
                         ok_after_restart += 1
@@ -251,5 +255,31 @@ def test_connect_failure_is_retried_with_backoff_then_raised(arun):
         assert pool.stats["connect_failures"] == 3 and len(draws) == 3
         assert pool.size == 0
         await pool.aclose()
+
+    arun(main())
+
+
+def test_shared_connection_is_reopened_once_for_many_callers(valkey_node, arun):
+    async def main():
+        pool = Pool(valkey_node.host, valkey_node.port, max_size=1)
+        assert await pool.set("k", "v") is True
+        first = await pool.shared()
+        victim = await first.client_id()
+        admin = await connect(valkey_node.host, valkey_node.port)
+        await admin.execute("CLIENT", "KILL", "ID", victim)
+        await until(lambda: first.is_closed, what="the shared connection to drop")
+        created = pool.stats["created"]
+        got = await asyncio.gather(*(pool.get("k") for _ in range(50)))
+        assert got == [b"v"] * 50
+        assert pool.stats["created"] == created + 1  # one reconnect served all 50
+        assert (await pool.shared()) is not first
+        # The shared connection does not use up the exclusive slots.
+        async with pool.connection() as exclusive:
+            assert exclusive is not await pool.shared()
+            assert await exclusive.echo("x") == b"x"
+        await admin.aclose()
+        await pool.aclose()
+        with pytest.raises(PoolClosedError):
+            await pool.get("k")
 
     arun(main())
