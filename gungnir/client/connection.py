@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..resp import NoProtoError, Reader, ReplyError, pack_command, pack_commands
+from ._guard import check_raw
 from .commands import CommandsMixin
 from .errors import (
     Address,
@@ -96,6 +97,7 @@ class Connection(CommandsMixin):
         ``command_timeout``) raises :class:`CommandTimeoutError`; the connection stays in
         sync either way.
         """
+        check_raw(args)
         proto = self._proto
         fut = self._loop.create_future()
         proto.send(pack_command(*args), fut)
@@ -130,6 +132,13 @@ class Connection(CommandsMixin):
 
         Error replies are returned in place (not raised): a pipeline reports per position.
         """
+        for cmd in commands:
+            check_raw(cmd)
+        return self._batch(commands, timeout)
+
+    def _batch(
+        self, commands: Sequence[Sequence[Any]], timeout: float | None = _UNSET
+    ) -> Awaitable[list[Any]]:
         n = len(commands)
         fut: asyncio.Future[list[Any]] = self._loop.create_future()
         if n == 0:
@@ -232,7 +241,7 @@ class Connection(CommandsMixin):
             cmds: list[Sequence[Any]] = [hello]
             if db:
                 cmds.append(["SELECT", db])
-            replies = await self.execute_many(cmds, timeout=None)
+            replies = await self._batch(cmds, timeout=None)
             err = replies[0]
             if not isinstance(err, ReplyError):
                 self.server = _decode_map(replies[0])
@@ -252,7 +261,7 @@ class Connection(CommandsMixin):
         self.protocol_version = 2
         self.server = {}
         if cmds:
-            _raise_first(await self.execute_many(cmds, timeout=None))
+            _raise_first(await self._batch(cmds, timeout=None))
 
 
 def _is_noproto(err: ReplyError) -> bool:

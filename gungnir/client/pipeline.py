@@ -13,6 +13,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ..resp import ExecAbortError, ReplyError
+from ._guard import check_raw
 from .commands import CommandsMixin, _is_ok
 from .errors import WatchError
 
@@ -96,6 +97,7 @@ class Pipeline(CommandsMixin):
 
     def execute_command(self, *args: Any) -> Pipeline:
         """Queue a raw command; its reply is returned unchanged."""
+        check_raw(args)
         self._args.append(args)
         return self
 
@@ -116,7 +118,7 @@ class Pipeline(CommandsMixin):
         args, cbs = self._take()
         if not args:
             return []
-        replies = await self._conn.execute_many(args)
+        replies = await self._conn._batch(args)
         roe = self.raise_on_error if raise_on_error is None else raise_on_error
         return _finish(replies, args, cbs, roe, "pipeline")
 
@@ -157,7 +159,7 @@ class Transaction(Pipeline):
         """
         commands, cbs = self._take()
         wire = [("MULTI",), *commands, ("EXEC",)]
-        replies = await self._conn.execute_many(wire)
+        replies = await self._conn._batch(wire)
         self._watching = False
         exec_reply = replies[-1]
         if isinstance(exec_reply, ReplyError):

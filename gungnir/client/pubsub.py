@@ -152,9 +152,7 @@ class PubSub:
                         finally:
                             self._getter = None
             except TimeoutError:
-                if queue:  # raced with an arrival
-                    pass
-                else:
+                if not queue:  # else a message arrived just as the deadline passed
                     return None
         msg = queue.popleft()
         if self._paused and len(queue) <= self.max_queued // 2:

@@ -322,3 +322,26 @@ def test_100mb_value(valkey_node, arun):
             assert await conn.echo("small") == b"small"  # still in sync behind it
 
     arun(main())
+
+
+def test_commands_that_would_desynchronise_are_refused(valkey_node, arun):
+    async def main():
+        async with await connect(valkey_node.host, valkey_node.port) as conn:
+            for args in (
+                ("SUBSCRIBE", "ch"),
+                (b"psubscribe", b"p*"),
+                ("sunsubscribe",),
+                ("MONITOR",),
+                ("client", "reply", "off"),
+            ):
+                with pytest.raises(ValueError):
+                    await conn.execute(*args)
+                with pytest.raises(ValueError):
+                    await conn.execute_many([("PING",), args])
+                with pytest.raises(ValueError):
+                    conn.pipeline().execute_command(*args)
+            assert conn.pending == 0  # nothing was sent
+            assert await conn.execute("CLIENT", "ID") > 0  # other CLIENT commands are fine
+            assert await conn.execute_many([("ECHO", "a"), ("ECHO", "b")]) == [b"a", b"b"]
+
+    arun(main())
