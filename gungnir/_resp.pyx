@@ -663,93 +663,142 @@ cdef class Reader:
 
     cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
                           Py_ssize_t n) except -1:
-        """Add consecutive scalar elements to the open aggregate without the general loop.
+        """Build the common case of the open aggregate without the general loop.
 
-        Stops before the aggregate's last element, so closing it stays in one place.
+        Takes plain scalars (see _scalar) and nested sized ``* % ~`` aggregates, closing
+        nested ones into their parent as they complete, so a typical nested reply is
+        built in one call. Anything else -- other types, unusual spellings, incomplete
+        elements and every error -- is left to the general loop, which resumes exactly
+        here. On return the top frame may have no elements left; the caller closes it.
         """
-        cdef int kind = top.kind
-        cdef object container = top.container
+        cdef _Frame f = top
+        cdef _Frame parent
+        cdef int kind = f.kind
+        cdef object container = f.container
+        cdef object key = f.key
         cdef object value
-        cdef object key
+        cdef Py_ssize_t remaining = f.remaining
         cdef Py_ssize_t newpos = pos
-        cdef Py_ssize_t remaining = top.remaining
-        cdef Py_ssize_t used, start, end
+        cdef Py_ssize_t used, start, end, count, s
         cdef uint64_t mag
         cdef PyObject *raw
         cdef int rc
+        cdef unsigned char t
         cdef bint encoded = self.encoding is not None
         try:
-            if kind == _ARRAY or kind == _PUSH:
-                while remaining > 1 and pos < n:
-                    if buf[pos] == b'$' and not encoded:
-                        # the commonest element of big arrays, inlined: $len CRLF body CRLF
+            while True:
+                if remaining == 0:
+                    # Close the finished aggregate into a sized, non-attribute parent.
+                    if self.depth < 2 or kind == _ATTR:
+                        break
+                    parent = self.frames[self.depth - 2]
+                    if parent.remaining <= 0:  # a streamed parent: its limits apply
+                        break
+                    value = container
+                    f.container = None
+                    f.key = _NOKEY
+                    f.remaining = 0
+                    self.depth -= 1
+                    f = parent
+                    kind = f.kind
+                    container = f.container
+                    key = f.key
+                    remaining = f.remaining
+                else:
+                    if pos >= n:
+                        break
+                    t = <unsigned char>buf[pos]
+                    if t == 36 and not encoded:
+                        # $len CRLF body CRLF, the commonest element, without _scalar
                         used = _fast_uint(buf + pos + 1, buf + n, &mag)
-                        if used and mag <= <uint64_t>self.max_bulk_len:
-                            start = pos + 1 + used
-                            end = start + <Py_ssize_t>mag
-                            if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n':
-                                raw = PyBytes_FromStringAndSize_raw(buf + start, end - start)
-                                if raw == NULL:
-                                    raise MemoryError()
-                                _list_add_steal(container, raw)
-                                pos = end + 2
-                                remaining -= 1
-                                continue
-                        break
-                    value = self._scalar(buf, pos, n, &newpos)
-                    if value is _NOVALUE:
-                        break
-                    _list_add(container, value)
-                    pos = newpos
-                    remaining -= 1
-            elif kind == _MAP or kind == _ATTR:
-                key = top.key
-                try:
-                    while remaining > 1 and pos < n:
-                        if buf[pos] == b'$' and not encoded and PyBytes_CheckExact(key):
-                            # a bulk value for a bytes key (HGETALL-like): straight in
-                            used = _fast_uint(buf + pos + 1, buf + n, &mag)
-                            if used and mag <= <uint64_t>self.max_bulk_len:
-                                start = pos + 1 + used
-                                end = start + <Py_ssize_t>mag
-                                if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n':
-                                    raw = PyBytes_FromStringAndSize_raw(buf + start, end - start)
-                                    if raw == NULL:
-                                        raise MemoryError()
-                                    rc = PyDict_SetItem_raw(<PyObject *>container, <PyObject *>key, raw)
-                                    Py_XDECREF(raw)
-                                    if rc < 0:
-                                        raise_error()
-                                    key = _NOKEY
-                                    pos = end + 2
-                                    remaining -= 1
-                                    continue
+                        if not used or mag > <uint64_t>self.max_bulk_len:
                             break
-                        value = self._scalar(buf, pos, n, &newpos, key is _NOKEY)
+                        start = pos + 1 + used
+                        end = start + <Py_ssize_t>mag
+                        if end + 2 > n or buf[end] != b'\r' or buf[end + 1] != b'\n':
+                            break
+                        if kind == _ARRAY or kind == _PUSH:
+                            raw = PyBytes_FromStringAndSize_raw(buf + start, end - start)
+                            if raw == NULL:
+                                raise MemoryError()
+                            _list_add_steal(container, raw)
+                            pos = end + 2
+                            remaining -= 1
+                            continue
+                        if (kind == _MAP or kind == _ATTR) and PyBytes_CheckExact(key):
+                            raw = PyBytes_FromStringAndSize_raw(buf + start, end - start)
+                            if raw == NULL:
+                                raise MemoryError()
+                            rc = PyDict_SetItem_raw(<PyObject *>container, <PyObject *>key, raw)
+                            Py_XDECREF(raw)
+                            if rc < 0:
+                                raise_error()
+                            key = _NOKEY
+                            pos = end + 2
+                            remaining -= 1
+                            continue
+                        if (kind == _MAP or kind == _ATTR or kind == _SET) and (
+                            end - start <= KEY_CACHE_MAX
+                        ):
+                            value = self._key(buf + start, end - start)
+                        else:
+                            value = PyBytes_FromStringAndSize(buf + start, end - start)
+                        pos = end + 2
+                    elif (t == 42 or t == 37 or t == 126) and self.depth < self.max_depth:
+                        # a nested sized aggregate: descend into it
+                        used = _fast_uint(buf + pos + 1, buf + n, &mag)
+                        if not used or mag == 0 or mag > <uint64_t>self.max_elements:
+                            break
+                        count = <Py_ssize_t>mag
+                        start = pos
+                        pos += 1 + used
+                        s = n - pos
+                        f.remaining = remaining
+                        f.key = key
+                        if t == 42:
+                            kind = _ARRAY
+                            container = _new_list(count if count <= s // 3 else s // 3)
+                            remaining = count
+                        elif t == 37:
+                            kind = _MAP
+                            container = _PyDict_NewPresized(count if count <= s // 6 else s // 6)
+                            remaining = count * 2
+                        else:
+                            kind = _SET
+                            container = PySet_New(NULL)
+                            remaining = count
+                        key = _NOKEY
+                        f = self._push_frame(kind, container, remaining, start)
+                        continue
+                    else:
+                        value = self._scalar(
+                            buf, pos, n, &newpos,
+                            kind == _SET or ((kind == _MAP or kind == _ATTR) and key is _NOKEY),
+                        )
                         if value is _NOVALUE:
                             break
                         pos = newpos
-                        remaining -= 1
-                        if key is _NOKEY:
-                            key = value
-                        else:
-                            try:
-                                PyDict_SetItem(container, key, value)
-                            except TypeError:  # a key built before (a list, say)
-                                PyDict_SetItem(container, _freeze(key), value)
-                            key = _NOKEY
-                finally:
-                    top.key = key
-            elif kind == _SET:
-                while remaining > 1 and pos < n:
-                    value = self._scalar(buf, pos, n, &newpos, True)
-                    if value is _NOVALUE:
-                        break
-                    PySet_Add(container, value)
-                    pos = newpos
-                    remaining -= 1
+                # add value to the current aggregate
+                remaining -= 1
+                if kind == _ARRAY or kind == _PUSH:
+                    _list_add(container, value)
+                elif kind == _MAP or kind == _ATTR:
+                    if key is _NOKEY:
+                        key = value
+                    else:
+                        try:
+                            PyDict_SetItem(container, key, value)
+                        except TypeError:  # an unhashable key (a nested aggregate)
+                            PyDict_SetItem(container, _freeze(key), value)
+                        key = _NOKEY
+                else:
+                    try:
+                        PySet_Add(container, value)
+                    except TypeError:  # an unhashable member (a nested aggregate)
+                        PySet_Add(container, _freeze(value))
         finally:
-            top.remaining = remaining
+            f.remaining = remaining
+            f.key = key
         return pos
 
     cdef object _fail(self, str message, Py_ssize_t pos):
@@ -795,7 +844,7 @@ cdef class Reader:
         cdef const char *q
         cdef unsigned char t
         cdef int kind
-        cdef bint neg, goto_complete
+        cdef bint neg, goto_complete, closed
         cdef uint64_t mag
         cdef _Frame top = self.frames[self.depth - 1] if self.depth else None
         cdef object value, container, key, fmt
@@ -804,11 +853,29 @@ cdef class Reader:
 
         while True:
             # ---- 1. read one element: a value, or a frame opened/closed ----
-            if top is not None and top.remaining > 1 and top.kind != _STREAM and (
+            closed = False
+            if top is not None and top.remaining > 0 and top.kind != _STREAM and (
                 self.bulk_len < 0
             ):
                 pos = self._fill(top, buf, pos, n)
-            if self.big != NULL:
+                top = self.frames[self.depth - 1]
+                if top.remaining == 0:  # the fill completed it: close it here
+                    value = top.container
+                    kind = top.kind
+                    top.container = None
+                    self.depth -= 1
+                    top = self.frames[self.depth - 1] if self.depth else None
+                    if kind == _ATTR:
+                        if top is None:
+                            if self.attrs is None:
+                                self.attrs = value
+                            else:
+                                self.attrs.update(value)
+                        continue
+                    closed = True
+            if closed:
+                pass
+            elif self.big != NULL:
                 blen = self.bulk_len
                 if self.big_have < blen or n - pos < 2:
                     self.pos = pos
