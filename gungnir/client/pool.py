@@ -230,6 +230,9 @@ class Pool(CommandsMixin):
         self._give_back(conn)
 
     def _give_back(self, conn: Connection) -> None:
+        if conn._pubsub is not None:
+            # Still subscribed: its pushes would surprise the next borrower.  Drop it.
+            conn.close()
         if self._closed or conn.is_closed:
             conn.close()
             self._size -= 1

@@ -283,3 +283,18 @@ def test_shared_connection_is_reopened_once_for_many_callers(valkey_node, arun):
             await pool.get("k")
 
     arun(main())
+
+
+def test_connection_returned_while_subscribed_is_not_reused(valkey_node, arun):
+    async def main():
+        pool = Pool(valkey_node.host, valkey_node.port, max_size=1)
+        async with pool.connection() as conn:
+            ps = conn.pubsub()
+            await ps.subscribe("ch")
+        assert conn.is_closed and pool.size == 0
+        async with pool.connection() as fresh:
+            assert fresh is not conn and fresh._pubsub is None
+            assert await fresh.echo("clean") == b"clean"
+        await pool.aclose()
+
+    arun(main())
