@@ -52,6 +52,7 @@ __all__ = [
     "FAILOVER_PHASES",
     "FAILOVER_REASONS",
     "PEER_DIRECTIONS",
+    "PEER_REFUSALS",
     "ROLES",
     "Check",
     "Metrics",
@@ -82,6 +83,15 @@ ACTION_KINDS = (
     "other",
 )
 PEER_DIRECTIONS = ("sent", "received")
+#: Why the peer endpoint refused a connection (``gungnir_peer_refused_total``).
+PEER_REFUSALS = (
+    "no_peers",
+    "no_nonce",
+    "unknown_peer",
+    "bad_secret",
+    "unauthenticated",
+    "impersonation",
+)
 
 #: From a quick probe to a slow failover with a long write lease.
 _FAILOVER_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180)
@@ -288,6 +298,12 @@ class Metrics:
             ["type", "direction"],
             registry=r,
         )
+        self.peer_refused = Counter(
+            "gungnir_peer_refused_total",
+            "Connections or messages the peer endpoint refused, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.kube_errors = Counter(
             "gungnir_kubernetes_api_errors_total",
             "Failed Kubernetes API calls, by HTTP status code (or 'timeout'/'connection').",
@@ -443,6 +459,11 @@ class Metrics:
         for it (a fixed set defined by the peer protocol)."""
         _one_of(direction, PEER_DIRECTIONS, "direction")
         self.peer_messages.labels(message_type, direction).inc()
+
+    def peer_refusal(self, reason: str) -> None:
+        """The peer endpoint refused a caller: ``reason`` is one of :data:`PEER_REFUSALS`
+        (an unknown name, a bad secret, a message before authenticating...)."""
+        self.peer_refused.labels(_one_of(reason, PEER_REFUSALS, "peer refusal")).inc()
 
     def kube_api_error(self, code: int | str) -> None:
         """A failed Kubernetes API call: an HTTP status, or ``timeout``/``connection``."""

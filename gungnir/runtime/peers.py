@@ -72,8 +72,10 @@ class PeerHub:
         peers: Mapping[str, Address],
         secret: str | None,
         deliver: Callable[[str, Message], None],
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self.me = me
+        self.on_refused = on_refused
         self.peers = frozenset(peers) - {me}
         self.secret = secret
         self.deliver = deliver
@@ -90,8 +92,14 @@ class PeerHub:
         server.register("gungnir.msg", self._msg_cmd, arity=2, noauth=True)
         server.register("gungnir.beat", self._beat_cmd, arity=1, noauth=True)
 
-    def _refuse(self, conn: RespConnection, why: str) -> Any:
+    def _count_refusal(self, reason: str) -> None:
         self.refused += 1
+        if self.on_refused is not None:
+            self.on_refused(reason)
+
+    def _refuse(self, conn: RespConnection, why: str, reason: str) -> Any:
+        """Refuse and close; ``reason`` is the metric's label (``PEER_REFUSALS``)."""
+        self._count_refusal(reason)
         log.warning("refused peer connection from %s: %s", conn.peer, why)
         conn.close_after_reply()
         raise CommandError(f"NOPERM {why}")
@@ -105,14 +113,14 @@ class PeerHub:
         name = args[1].decode("utf-8", "replace")
         nonce = self._nonce.pop(conn, None)
         if self.secret is None:
-            return self._refuse(conn, "this daemon has no peers")
+            return self._refuse(conn, "this daemon has no peers", "no_peers")
         if nonce is None:
-            return self._refuse(conn, "GUNGNIR.NONCE first")
+            return self._refuse(conn, "GUNGNIR.NONCE first", "no_nonce")
         if name not in self.peers:
-            return self._refuse(conn, f"unknown peer {name!r}")
+            return self._refuse(conn, f"unknown peer {name!r}", "unknown_peer")
         expected = mac(self.secret, nonce, name).encode()
         if not hmac.compare_digest(expected, bytes(args[2])):
-            return self._refuse(conn, f"bad secret from {name!r}")
+            return self._refuse(conn, f"bad secret from {name!r}", "bad_secret")
         self._who[conn] = name
         self.last_heard[name] = time.monotonic()
         return OK
@@ -120,7 +128,7 @@ class PeerHub:
     def _peer_of(self, conn: RespConnection) -> str:
         who = self._who.get(conn)
         if who is None:
-            self._refuse(conn, "not an authenticated peer")
+            self._refuse(conn, "not an authenticated peer", "unauthenticated")
         assert who is not None
         self.last_heard[who] = time.monotonic()
         return who
@@ -137,7 +145,7 @@ class PeerHub:
             self.bad_messages += 1
             raise CommandError(f"ERR bad message: {exc}") from None
         if msg.sender != who:
-            self.refused += 1
+            self._count_refusal("impersonation")
             raise CommandError(f"NOPERM {who} cannot send as {msg.sender}")
         self.received += 1
         self.deliver(who, msg)

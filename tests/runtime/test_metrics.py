@@ -81,6 +81,7 @@ def drive(metrics: Metrics) -> None:
     metrics.action("cache", "fence", ok=False)
     metrics.peer_message("vote_request", "sent")
     metrics.peer_message("vote_grant", "received")
+    metrics.peer_refusal("unknown_peer")
     metrics.kube_api_error(409)
     metrics.kube_api_error("timeout")
 
