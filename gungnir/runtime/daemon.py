@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -36,7 +37,6 @@ from gungnir.core import (
     Notify,
     PeerStatus,
     Persist,
-    Probe,
     PublishConfig,
     Received,
     Send,
@@ -66,6 +66,12 @@ log = logging.getLogger("gungnir.daemon")
 Address = tuple[str, int]
 Observer = Callable[[str, str, Any, float], None]
 """``observer(daemon, group, item, now)``: sees every event and action (tests, the demo)."""
+NotifyHook = Callable[[str, str, str], None]
+"""``on_notify(group, event, detail)``: every core ``Notify`` (Kubernetes Events); must not
+block: it runs on the core loop."""
+ConfigHook = Callable[[str, Config], None]
+"""``on_config(group, config)``: the core's config changed (from any cause, bootstrap
+included); must not block."""
 
 
 class ConfigPublisher(Protocol):
@@ -95,12 +101,16 @@ class GroupRuntime:
 
     def __init__(self, daemon: Daemon, cfg: GroupConfig) -> None:
         self.d = daemon
+        # Our own copy of the node addresses: discovery may move a node (a pod restarted
+        # with a new IP); the core only ever sees the stable node names.
+        cfg = dataclasses.replace(cfg, nodes=dict(cfg.nodes))
         self.cfg = cfg
         self.settings = cfg.settings
         self.name = cfg.name
         self.store = StateStore(daemon.config.state_dir, daemon.config.id, cfg.name)
         self.state: DaemonState = init_state(cfg.settings, daemon.config.id)
         names = {addr: node for node, addr in cfg.nodes.items()}
+        self.names = names
         self.links = {
             node: NodeLink(
                 node,
@@ -120,6 +130,34 @@ class GroupRuntime:
         me = daemon.config.id
         self.rank = voters.index(me) if me in voters else len(voters)
         self.slots = len(voters) + 1
+
+    def set_address(self, node: str, address: Address) -> bool:
+        """Follow a node to a new address (no reset: the core keeps its view of the node).
+
+        The probe and action connections are dropped so the next probe dials the new
+        address; replicas still following the old address no longer resolve to this node,
+        so the core sees them following nobody and reconciles them.  True if it moved."""
+        nodes = self.cfg.nodes
+        old = nodes.get(node)
+        if old is None or old == address:
+            return False
+        assert isinstance(nodes, dict)
+        nodes[node] = address
+        if self.names.get(old) == node:
+            del self.names[old]
+        self.names[address] = node
+        link = self.links[node]
+        link.address = address
+        link.close()
+        log.info(
+            "group %s: node %s moved from %s:%d to %s:%d",
+            self.name,
+            node,
+            *old,
+            *address,
+            extra={"group": self.name},
+        )
+        return True
 
     def jitter(self) -> float:
         """Election randomness, stratified: each voter draws from its own half-slot of
@@ -213,22 +251,32 @@ class Daemon:
         *,
         publisher: ConfigPublisher | None = None,
         observer: Observer | None = None,
+        on_notify: NotifyHook | None = None,
+        on_config: ConfigHook | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
         self.publisher: ConfigPublisher = publisher or LocalPublisher()
         self.observer = observer
+        self.on_notify = on_notify
+        self.on_config = on_config
         self.clock = clock
         self.random = rng
         self.decisions = DecisionLog(config.decision_log)
         self.groups: dict[str, GroupRuntime] = {}
         self.links: dict[str, PeerLink] = {}
-        self.hub = PeerHub(config.id, config.peers, config.secret, self._deliver)
-        self.server = RespServer(password=config.sentinel_password)
-        self.sentinel = SentinelService(DaemonView(self))
         self.metrics = Metrics(process_metrics=False)
         self.telemetry = Telemetry(self.metrics)
+        self.hub = PeerHub(
+            config.id,
+            config.peers,
+            config.secret,
+            self._deliver,
+            on_refused=self.metrics.peer_refusal,
+        )
+        self.server = RespServer(password=config.sentinel_password)
+        self.sentinel = SentinelService(DaemonView(self))
         self.http: MetricsHTTPServer | None = None
         self.metrics_port = 0
         self.port = 0
@@ -366,9 +414,12 @@ class Daemon:
             self.telemetry.action(group, action, now)
             self._do(rt, action, now)
         rt.schedule(now)
-        if actions or not isinstance(event, Probe):
-            self.telemetry.state(group, rt.state)
+        # After every event, probes included: the gauges derived from the state (primaries
+        # answering, lag in bytes) must agree with the per-node gauges a probe just set.
+        self.telemetry.state(group, rt.state)
         after = rt.state.config
+        if after != before and self.on_config is not None:
+            self._hook(self.on_config, group, after)
         if after.primary != before.primary and before.primary and after.primary:
             old, new = rt.cfg.nodes[before.primary], rt.cfg.nodes[after.primary]
             log.warning(
@@ -419,6 +470,13 @@ class Daemon:
         if not task.cancelled() and task.exception() is not None:
             log.error("config publisher failed: %s", task.exception())
 
+    def _hook(self, hook: Callable[..., None], *args: Any) -> None:
+        """Run an outside hook; its failure is logged, never allowed to stop the core loop."""
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("daemon hook %s failed", getattr(hook, "__name__", hook))
+
     def _notify(self, rt: GroupRuntime, n: Notify) -> None:
         epoch = rt.state.epoch
         log.info(
@@ -429,15 +487,16 @@ class Daemon:
             n.detail,
             extra={"group": rt.name, "epoch": epoch, "event": n.event},
         )
+        if self.on_notify is not None:
+            self._hook(self.on_notify, rt.name, n.event, n.detail)
         if n.event == "+switch-master":
             return  # published from the config change itself, by every daemon
         try:
             if n.event in ("+sdown", "-sdown") and n.detail in rt.cfg.nodes:
                 if n.detail == rt.state.config.primary:
                     self.sentinel.emit(n.event, rt.name)
-                else:
-                    host, port = rt.cfg.nodes[n.detail]
-                    self.sentinel.publish_event(n.event, f"slave {host}:{port} {host} {port}")
+                else:  # Sentinel's replica form: ``slave <ip>:<port> <ip> <port> @ <group> ...``
+                    self.sentinel.emit(n.event, rt.name, rt.cfg.nodes[n.detail])
             elif n.event == "+odown":
                 votes = 1 + len({s for s, node, down, _ in rt.state.reports if down})
                 self.sentinel.emit_odown(rt.name, votes, rt.settings.quorum)
