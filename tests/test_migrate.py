@@ -273,3 +273,52 @@ def test_cli_refuses_bad_input_and_never_overwrites(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert (target / "d1.yaml").read_text() == first
     assert main(good) == 2  # several inputs need --out-dir
+
+
+def test_two_monitors_become_two_groups_with_their_own_settings():
+    extra = (
+        "sentinel monitor sessions 10.0.2.1 6380 3\n"
+        "sentinel auth-pass sessions 'p w'\n"
+        "sentinel down-after-milliseconds sessions 1500\n"
+        "sentinel notification-script sessions /bin/notify.sh\n"
+    )
+    confs = []
+    for i in (1, 2, 3):
+        others = "".join(
+            f"sentinel known-sentinel {g} 10.0.0.{j} 26379 x\n"
+            for g in ("cache", "sessions")
+            for j in (1, 2, 3)
+        )
+        confs.append(parse(BASE.format(i=i, quorum=2, down=5000) + extra + others, f"s{i}"))
+    out = migrate(confs, policy="consistency")[0]
+    groups = _loads(out).groups
+    assert set(groups) == {"cache", "sessions"}
+    s = groups["sessions"]
+    assert (s.settings.quorum, s.settings.down_after, s.password) == (3, 1.5, "p w")
+    assert s.settings.policy == "consistency" and s.settings.probe_interval == 0.5
+    assert any("notification-script" in n and "runs no scripts" in n for n in out.notes)
+
+
+def test_seven_sentinels_give_five_voters():
+    outs = migrate(_deployment(7))
+    assert len(outs) == 7
+    st = _loads(outs[6]).groups["cache"].settings
+    assert st.voters == ("d1", "d2", "d3", "d4", "d5")
+    assert any("other 2 run as observers" in n for n in outs[0].notes)
+
+
+def test_tls_files_map_onto_the_daemon_endpoint():
+    tls = "tls-port 26379\ntls-cert-file /c.pem\ntls-key-file /k.pem\ntls-ca-cert-file /ca.pem\n"
+    confs = [parse(tls + c_text, f"s{i}") for i, c_text in enumerate(_texts(3), 1)]
+    out = migrate(confs)[0]
+    assert out.doc["daemon"]["tls"] == {"cert": "/c.pem", "key": "/k.pem", "ca": "/ca.pem"}
+    half = parse("tls-cert-file /c.pem\n" + _texts(3)[0], "s1")
+    assert "tls" not in migrate([half, *confs[1:]])[0].doc["daemon"]
+
+
+def _texts(n: int) -> list[str]:
+    return [
+        BASE.format(i=i, quorum=2, down=5000)
+        + "".join(f"sentinel known-sentinel cache 10.0.0.{j} 26379 x\n" for j in range(1, n + 1))
+        for i in range(1, n + 1)
+    ]
