@@ -29,6 +29,7 @@ __all__ = ["PyReader", "encode", "pack_command", "pack_commands"]
 # Frame kinds of the parse stack.
 _ARRAY, _SET, _MAP, _PUSH, _ATTR, _STREAM = range(6)
 _NOKEY: Any = object()  # "no map key pending" (None is a valid key)
+_OK = b"OK"
 
 #: Longest line allowed for types whose line is a number or a fixed token. Anything longer
 #: is garbage; failing early stops a peer from making us buffer an endless header.
@@ -207,7 +208,7 @@ class PyReader:
                         if eol - pos - 1 <= self._max_bulk_len:
                             self._pos = eol + 2
                             self.attributes = None
-                            return bytes(head)
+                            return _OK if head == b"OK" else bytes(head)
                     elif eol - pos <= 19 and head.isdigit():
                         value = int(head)
                         if t == 58:
@@ -671,15 +672,26 @@ def _arg_bytes(arg: Any, where: str) -> bytes | bytearray | memoryview:
     )
 
 
-def _pack_into(out: bytearray, args: Sequence[Any], prefix: str) -> None:
+def _pack_into(out: list[bytes], args: Sequence[Any], command: int) -> None:
     if not args:
-        raise ValueError(f"{prefix}empty command")
-    out += b"*%d\r\n" % len(args)
-    for i, arg in enumerate(args):
-        data = _arg_bytes(arg, f"{prefix}argument {i}")
-        out += b"$%d\r\n" % len(data)
-        out += data
-        out += b"\r\n"
+        raise ValueError(f"{_prefix(command)}empty command")
+    out.append(b"*%d\r\n" % len(args))
+    for arg in args:
+        kind = type(arg)
+        if kind is bytes:
+            data = arg
+        elif kind is str:
+            data = arg.encode()
+        elif kind is int:
+            data = b"%d" % arg
+        else:  # subclasses, bytearray, memoryview, float, and the errors
+            index = next(i for i, a in enumerate(args) if a is arg)
+            data = _arg_bytes(arg, f"{_prefix(command)}argument {index}")
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+
+
+def _prefix(command: int) -> str:
+    return "" if command < 0 else f"command {command} "
 
 
 def pack_command(*args: Any) -> bytes:
@@ -689,19 +701,19 @@ def pack_command(*args: Any) -> bytes:
     anything else (bool included, to avoid ``True`` vs ``1`` surprises) is a ``TypeError``
     naming the argument's index.
     """
-    out = bytearray()
-    _pack_into(out, args, "")
-    return bytes(out)
+    out: list[bytes] = []
+    _pack_into(out, args, -1)
+    return b"".join(out)
 
 
 def pack_commands(commands: Iterable[Sequence[Any]]) -> bytes:
     """Encode many commands (an iterable of argument sequences) into one buffer."""
-    out = bytearray()
+    out: list[bytes] = []
     for j, args in enumerate(commands):
         if not isinstance(args, (tuple, list)):
             raise TypeError(f"command {j} must be a tuple or list of arguments")
-        _pack_into(out, args, f"command {j} ")
-    return bytes(out)
+        _pack_into(out, args, j)
+    return b"".join(out)
 
 
 def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
