@@ -22,7 +22,7 @@ _HARMLESS = {
     "logfile": "gungnir logs to stderr (log_format text or json)",
     "pidfile": "gungnir runs in the foreground under a supervisor",
     "daemonize": "gungnir runs in the foreground under a supervisor",
-    "protected-mode": "gungnir's endpoint authenticates peers and clients itself",
+    "protected-mode": "peers always authenticate; for clients set sentinel_password",
     "loglevel": "see daemon.log_level",
     "latency-tracking-info-percentiles": "a server statistic, not a Sentinel setting",
     "user": "Sentinel's own ACL users: gungnir has one client password, sentinel_password",
