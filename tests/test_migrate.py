@@ -12,7 +12,6 @@ import os
 import signal
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -35,9 +34,11 @@ class Sentinels:
     """``valkey-server sentinel.conf --sentinel`` processes, each in its own directory,
     stopped by pid."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, base: Path) -> None:
         self.ports = [free_port() for _ in range(count)]
-        self.dirs = [Path(tempfile.mkdtemp(prefix="gungnir-sentinel-")) for _ in range(count)]
+        self.dirs = [base / f"sentinel-{i}" for i in range(count)]
+        for d in self.dirs:
+            d.mkdir()
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -98,7 +99,7 @@ def test_real_sentinel_files_after_a_failover_migrate_to_loadable_configs(tmp_pa
             n.command("CONFIG", "SET", "masterauth", NODE_PW)
         for n in g.nodes:
             n.command("CONFIG", "SET", "requirepass", NODE_PW)
-        s = Sentinels(3)
+        s = Sentinels(3, tmp_path)
         try:
             s.start(
                 f"sentinel monitor mymaster 127.0.0.1 {g.primary.port} 2\n"
