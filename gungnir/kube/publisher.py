@@ -23,10 +23,13 @@ from .errors import KubeError, StaleEpoch
 log = logging.getLogger(__name__)
 
 
-class _Config(Protocol):  # gungnir.core.Config, structurally
-    epoch: int
-    primary: str | None
-    replicas: tuple[str, ...]
+class _Config(Protocol):  # gungnir.core.Config, structurally (read-only)
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def primary(self) -> str | None: ...
+    @property
+    def replicas(self) -> tuple[str, ...]: ...
 
 
 # Sentinel-style notice -> (Event reason, on the pod named first in the detail?, warning?)
@@ -80,12 +83,23 @@ class KubeConfigPublisher:
         self.backoff_cap = backoff_cap
         self.latest: dict[str, _Config] = {}
         self.done: dict[str, int] = {}  # group -> epoch whose labels and status are applied
+        self.leaders: dict[str, str] = {}  # group -> leader named with the latest config
         self.failures = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def publish(self, group: str, config: _Config, addresses: Mapping[str, Any]) -> None:
+    async def publish(
+        self,
+        group: str,
+        config: _Config,
+        addresses: Mapping[str, Any],
+        leader: str | None = None,
+    ) -> None:
+        """``leader`` names the daemon that leads the config's epoch (default: this one,
+        since the core publishes only the configs it led; ``""`` for the bootstrap config,
+        which nobody led)."""
         b = self.backend
+        who = b.identity if leader is None else leader
         if group not in b.state:
             log.warning("config for unknown group %s not published to Kubernetes", group)
             return
@@ -103,8 +117,9 @@ class KubeConfigPublisher:
         if known is not None and known.epoch > config.epoch:
             return  # a late, older config: the newer one already owns Kubernetes
         # Routing first and without waiting: it is what clients follow.
-        b.submit_routing(group, config.epoch, config.primary, b.identity)
+        b.submit_routing(group, config.epoch, config.primary, who)
         self.latest[group] = config
+        self.leaders[group] = who
         self.done.pop(group, None)
         self._wake.set()
         if self._task is None or self._task.done():
@@ -129,7 +144,10 @@ class KubeConfigPublisher:
             ok = False
         try:
             await b.record_config(
-                group, epoch=config.epoch, primary=config.primary, leader=b.identity
+                group,
+                epoch=config.epoch,
+                primary=config.primary,
+                leader=self.leaders.get(group, b.identity),
             )
         except StaleEpoch:
             pass  # a newer config is already recorded

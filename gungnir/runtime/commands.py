@@ -32,6 +32,35 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
+def _kube_flags(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("kube_host", "kubeconfig", "kube_context", "namespace")
+    return {k: getattr(args, k, None) for k in keys}
+
+
+def cmd_run_kubernetes(args: argparse.Namespace) -> int:
+    """``run --kubernetes``: groups, nodes and peers from the API (in-cluster by default)."""
+    import os
+
+    from gungnir.client import run
+    from gungnir.kube.run import OptionsError, options_from_env, run_kubernetes
+
+    from .config import ConfigError
+    from .logs import setup_logging
+
+    try:
+        opts = options_from_env(
+            os.environ,
+            **_flags(args),
+            **_kube_flags(args),
+            daemon_selector=args.daemon_selector,
+        )
+    except (OptionsError, ConfigError) as exc:
+        print(f"gungnir run: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(opts.log_format, opts.log_level)
+    return run(run_kubernetes(opts))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from gungnir.client import run
 
@@ -39,6 +68,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .daemon import run_daemon
     from .logs import setup_logging
 
+    if args.kubernetes:
+        if args.config:
+            print("gungnir run: --kubernetes and --config exclude each other", file=sys.stderr)
+            return 2
+        return cmd_run_kubernetes(args)
+    if not args.config:
+        print("gungnir run: --config FILE (or --kubernetes) is required", file=sys.stderr)
+        return 2
     try:
         cfg = load(args.config, overrides=_flags(args))
     except ConfigError as exc:
@@ -116,9 +153,59 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_failover_kubernetes(args: argparse.Namespace) -> int:
+    """Write the ValkeyGroup's switchover annotation; the designated daemon acts on it."""
+    import asyncio
+
+    from gungnir.kube.api import KubeApi
+    from gungnir.kube.errors import KubeError
+    from gungnir.kube.groups import get_group, request_switchover
+
+    flags = _kube_flags(args)
+
+    async def main() -> int:
+        api = KubeApi(
+            flags["kube_host"],
+            kubeconfig=flags["kubeconfig"],
+            context=flags["kube_context"],
+            namespace=flags["namespace"],
+        )
+        try:
+            before = (await get_group(api, args.group)).get("status") or {}
+            await request_switchover(api, args.group, args.to or "any")
+            print(
+                f"switchover of {args.group} requested (primary {before.get('primary')}, "
+                f"epoch {before.get('epoch')})"
+            )
+            if args.no_wait:
+                return 0
+            deadline = time.monotonic() + args.wait
+            while time.monotonic() < deadline:
+                st = (await get_group(api, args.group)).get("status") or {}
+                if (
+                    st.get("epoch", -1) > before.get("epoch", -1)
+                    and st.get("primary") != before.get("primary")
+                    and (args.to is None or st.get("primary") == args.to)
+                ):
+                    print(f"done: primary {st['primary']} at epoch {st['epoch']}")
+                    return 0
+                await asyncio.sleep(0.2)  # polling period of the condition, with a deadline
+            print(f"gungnir failover: no new primary within {args.wait:g}s", file=sys.stderr)
+            return 1
+        except KubeError as exc:
+            print(f"gungnir failover: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            api.close()
+
+    return asyncio.run(main())
+
+
 def cmd_failover(args: argparse.Namespace) -> int:
     from gungnir.client import run
 
+    if args.kubernetes:
+        return cmd_failover_kubernetes(args)
     addr = _target(args)
     try:
         before = _group(_status(addr, args.password), args.group)
@@ -165,8 +252,24 @@ def _group(st: dict[str, Any], name: str) -> dict[str, Any]:
 
 def add_parsers(sub: Any) -> None:
     """Add ``run``, ``status`` and ``failover`` to the CLI's subparsers."""
-    run_p = sub.add_parser("run", help="run a daemon from a configuration file")
-    run_p.add_argument("--config", "-c", required=True, help="YAML or TOML file")
+
+    def kube(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--kubernetes",
+            action="store_true",
+            help="use the Kubernetes API (in-cluster config unless --kube-host/--kubeconfig)",
+        )
+        p.add_argument("--kube-host", help="API server URL (tests, kubectl proxy)")
+        p.add_argument("--kubeconfig", help="kubeconfig file instead of in-cluster config")
+        p.add_argument("--kube-context", help="context in the kubeconfig")
+        p.add_argument("--namespace", help="namespace (default: the pod's, GUNGNIR_NAMESPACE)")
+
+    run_p = sub.add_parser("run", help="run a daemon from a configuration file or Kubernetes")
+    run_p.add_argument("--config", "-c", help="YAML or TOML file")
+    kube(run_p)
+    run_p.add_argument(
+        "--daemon-selector", help="label selector of the daemon pods (GUNGNIR_DAEMON_SELECTOR)"
+    )
     for flag, help_text in (
         ("--id", "this daemon's name (overrides the file and GUNGNIR_ID)"),
         ("--bind", "host:port of the RESP endpoint"),
@@ -199,4 +302,5 @@ def add_parsers(sub: Any) -> None:
     fo.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
     fo.add_argument("--no-wait", action="store_true", help="return once requested")
     target(fo)
+    kube(fo)
     fo.set_defaults(func=cmd_failover)
