@@ -32,7 +32,7 @@ from ..resp import (
     WrongPassError,
     WrongTypeError,
 )
-from .commands import ReplicaLink, Role, parse_info, parse_role
+from .commands import ReplicaLink, Role, parse_client_list, parse_info, parse_role
 from .connection import Connection, connect
 from .errors import (
     ClientError,
@@ -88,6 +88,7 @@ __all__ = [
     "WrongPassError",
     "WrongTypeError",
     "connect",
+    "parse_client_list",
     "parse_info",
     "parse_role",
     "run",

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CommandsMixin", "ReplicaLink", "Role", "parse_info", "parse_role"]
+__all__ = [
+    "CommandsMixin",
+    "ReplicaLink",
+    "Role",
+    "parse_client_list",
+    "parse_info",
+    "parse_role",
+]
 
 
 def _s(value: Any) -> str:
@@ -121,6 +128,20 @@ def parse_role(reply: Any) -> Role:
     raise ValueError(f"unknown role {kind!r} in ROLE reply")
 
 
+def parse_client_list(reply: Any) -> list[dict[str, str]]:
+    """CLIENT LIST text -> one ``{field: value}`` dict per connection."""
+    out: list[dict[str, str]] = []
+    for line in _s(reply).splitlines():
+        if line.strip():
+            out.append({k: v for k, _, v in (f.partition("=") for f in line.split(" ")) if k})
+    return out
+
+
+def _server_time(reply: Any) -> float:
+    seconds, micros = reply
+    return int(seconds) + int(micros) / 1_000_000
+
+
 def _pairs_to_dict(reply: Any) -> dict[Any, Any]:
     """RESP3 maps are dicts already; RESP2 gives the same data as a flat list."""
     if isinstance(reply, dict):
@@ -191,6 +212,39 @@ class CommandsMixin:
 
     def client_unpause(self) -> Any:
         return self._cmd(("CLIENT", "UNPAUSE"), _is_ok)
+
+    def client_list(self) -> Any:
+        """CLIENT LIST parsed by :func:`parse_client_list`."""
+        return self._cmd(("CLIENT", "LIST"), parse_client_list)
+
+    def client_kill(
+        self,
+        *,
+        client_id: int | None = None,
+        addr: str | None = None,
+        client_type: str | None = None,
+        user: str | None = None,
+        skipme: bool = True,
+    ) -> Any:
+        """CLIENT KILL with filters (e.g. ``client_type="normal"`` to drop every client of a
+        fenced primary); the number of connections closed."""
+        args: list[Any] = ["CLIENT", "KILL"]
+        for name, value in (
+            ("ID", client_id),
+            ("ADDR", addr),
+            ("TYPE", client_type),
+            ("USER", user),
+        ):
+            if value is not None:
+                args += [name, value]
+        if len(args) == 2:
+            raise ValueError("CLIENT KILL needs at least one filter")
+        args += ["SKIPME", "yes" if skipme else "no"]
+        return self._cmd(tuple(args), None)
+
+    def time(self) -> Any:
+        """Server TIME as float seconds since the epoch (for clock-drift checks)."""
+        return self._cmd(("TIME",), _server_time)
 
     def client_tracking(
         self,

@@ -209,3 +209,31 @@ def test_until_helper_times_out():
             await until(lambda: False, limit=0.01)
 
     asyncio.run(main())
+
+
+def test_client_list_kill_and_time(valkey_node, arun):
+    async def main():
+        import time as _time
+
+        admin = await connect(valkey_node.host, valkey_node.port, client_name="admin")
+        victims = [
+            await connect(valkey_node.host, valkey_node.port, client_name=f"v{i}") for i in range(3)
+        ]
+        clients = await admin.client_list()
+        names = {c["name"] for c in clients}
+        assert {"admin", "v0", "v1", "v2"} <= names
+        assert all("id" in c and "addr" in c for c in clients)
+        v0_id = await victims[0].client_id()
+        assert await admin.client_kill(client_id=v0_id) == 1
+        await until(lambda: victims[0].is_closed, what="v0 to be dropped")
+        # Fencing style: drop every normal client except ourselves.
+        assert await admin.client_kill(client_type="normal") == 2
+        await until(lambda: all(v.is_closed for v in victims), what="all victims dropped")
+        assert await admin.ping() == b"PONG"
+        with pytest.raises(ValueError):
+            admin.client_kill()
+        server_now = await admin.time()
+        assert abs(server_now - _time.time()) < 5
+        await admin.aclose()
+
+    arun(main())
