@@ -128,3 +128,34 @@ def test_buffer_memory_is_released(factory: Any) -> None:
     finally:
         tracemalloc.stop()
     assert held < 1_000_000, held
+
+
+@pytest.mark.parametrize("factory", IMPLS)
+def test_abandoned_big_bulks_are_freed(factory: Any) -> None:
+    """A big bulk dropped half-way (reset, or the reader discarded) leaves nothing behind."""
+    chunk = b"z" * 65536
+
+    def run() -> None:
+        reader = factory()
+        reader.feed(b"$%d\r\n" % (4 * 1024 * 1024))
+        for _ in range(8):
+            reader.feed(chunk)
+        assert reader.gets() is NEED_DATA
+        assert reader.buffered() == 8 * 65536
+        reader.reset()
+        reader.feed(b"$%d\r\n" % (2 * 1024 * 1024) + chunk)
+        assert reader.gets() is NEED_DATA
+        del reader
+
+    run()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(30):
+            run()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after - before < 100_000, after - before
