@@ -140,6 +140,12 @@ def test_decode_responses(valkey_node, arun):
             with pytest.raises(UnicodeDecodeError):
                 await conn.get("bin")
             assert await conn.get("ключ") == "значение"  # the bad reply was consumed
+            # Parsed helpers give the same shapes whether or not replies are decoded.
+            assert (await conn.role()).is_primary
+            assert (await conn.info("server"))["tcp_port"] == valkey_node.port
+            assert await conn.config_get("hz") == {"hz": "10"}
+            assert await conn.hset("h", {"k": "v"}) == 1
+            assert await conn.hgetall("h") == {"k": "v"}
 
     arun(main())
 
