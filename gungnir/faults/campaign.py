@@ -1,7 +1,7 @@
 """Fault campaigns: lists of scenarios, and the command that runs them.
 
     sudo python -m gungnir.faults.campaign --campaign ci      # 5 scenarios, ~3.5 minutes
-    sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~15 minutes
+    sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~12 minutes
     sudo python -m gungnir.faults.campaign --only isolate --results fault-results/
 
 Each scenario prints progress lines (which scenario, which phase, how far, how many writes

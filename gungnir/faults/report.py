@@ -9,7 +9,7 @@ row is what goes into the campaign table (and the README's results table):
   long the system acknowledged writes it was going to lose;
 - *two-writer* — total length of the intervals in which two nodes accepted writes;
 - *two-primary* — total time two nodes answered ROLE master;
-- *failover* — fault start to the first acknowledgement from another node;
+- *clients failed over after* — fault start to the first acknowledgement from another node;
 - *recovery* — heal to the end of the last failed operation;
 - *converged* — whether nodes and daemons agreed on one primary at the end.
 """
@@ -30,7 +30,7 @@ COLUMNS = [
     ("lost_window_s", "lost window (s)"),
     ("two_writer_s", "two-writer (s)"),
     ("two_primary_s", "two-primary (s)"),
-    ("failover_s", "failover (s)"),
+    ("failover_s", "clients failed over after (s)"),
     ("recovery_s", "recovery (s)"),
     ("converged", "converged"),
 ]

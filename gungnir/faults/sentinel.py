@@ -139,17 +139,29 @@ class SentinelSUT(SystemUnderTest):
             node = self._nodes[name]
             wait_until(partial(_link_up, node), timeout=20, what=f"{name} to sync")
         for name in self._daemon_names:
-            host = net.hosts[name]
-            directory = _mkdir(workdir / name)
-            (directory / "sentinel.conf").write_text(self._sentinel_conf(primary))
-            daemon = SentinelProcess(
-                host=host.address, port=DAEMON_PORT, name=name, workdir=directory,
-                launcher=host.launcher,
-            )  # fmt: skip
+            daemon = self._make_daemon(name, net, _mkdir(workdir / name), primary)
             self._daemons[name] = daemon
             daemon.start()
-        # Healthy = every Sentinel knows every replica and every other Sentinel.
-        wait_until(self._sentinels_ready, timeout=30, what="sentinels to discover the group")
+        wait_until(self._daemons_ready, timeout=30, what="the daemons to discover the group")
+
+    def _make_daemon(
+        self, name: str, net: TestNet, directory: Path, primary: ValkeyProcess
+    ) -> ValkeyProcess:
+        """One HA daemon process on host ``name``; the hook a Sentinel-compatible SUT replaces.
+
+        Anything that answers the Sentinel commands used here (``SENTINEL MASTERS``,
+        ``GET-MASTER-ADDR-BY-NAME``, ``MASTER``) on ``DAEMON_PORT`` can reuse the rest of this
+        class: client routing, convergence and readiness.
+        """
+        host = net.hosts[name]
+        (directory / "sentinel.conf").write_text(self._sentinel_conf(primary))
+        return SentinelProcess(
+            host=host.address,
+            port=DAEMON_PORT,
+            name=name,
+            workdir=directory,
+            launcher=host.launcher,
+        )
 
     def _sentinel_conf(self, primary: ValkeyProcess) -> str:
         o = self.options
@@ -160,7 +172,8 @@ class SentinelSUT(SystemUnderTest):
             f"sentinel parallel-syncs {SERVICE} 1\n"
         )
 
-    def _sentinels_ready(self) -> bool:
+    def _daemons_ready(self) -> bool:
+        """Healthy = every daemon knows every replica and every other daemon."""
         want_replicas = len(self._node_names) - 1
         want_sentinels = len(self._daemon_names) - 1
         for daemon in self._daemons.values():

@@ -160,9 +160,12 @@ class GungnirSUT(SystemUnderTest):
     per daemon host (``launcher`` = the host's ``ip netns exec`` prefix, peers named by their
     test addresses, the policy from ``options["policy"]``), start the Valkey nodes exactly as
     :class:`~gungnir.faults.sentinel.SentinelSUT` does, answer :meth:`reported_primary` and
-    :meth:`convergence` from the daemons' status endpoints, route :meth:`client` through
-    ``gungnir.client``, and expose the daemons' JSON decision logs (:meth:`decision_logs`) so
-    the campaign can replay them through the trace checker. Deliberately not faked.
+    :meth:`convergence` from the daemons, route :meth:`client` the way a Gungnir user would,
+    and expose the daemons' JSON decision logs (:meth:`decision_logs`) so the campaign can
+    replay them through the trace checker. If the daemon answers the Sentinel commands on its
+    RESP endpoint, the shortest path is a subclass of ``SentinelSUT`` that overrides
+    ``_make_daemon`` (and ``_daemons_ready`` if its ``SENTINEL MASTER`` fields differ).
+    Deliberately not faked.
     """
 
     name = "gungnir"
