@@ -447,6 +447,10 @@ async def start_kubernetes(opts: KubeRunOptions, **daemon_kwargs: Any) -> KubeWi
         await backend.start(opts.sync_within)
         await wait_for_groups(backend)
         config = build_config(backend, opts)
+        # The name peers and the status know this daemon by (the node name, or the pod
+        # name when the voters are named by pod): the leader annotation and the status's
+        # leader must be comparable with the voter names.
+        backend.identity = backend.events.instance = config.id
         wiring = KubeWiring.create(config, backend, **daemon_kwargs)
         await wiring.start()
     except BaseException:
