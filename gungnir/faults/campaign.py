@@ -3,6 +3,7 @@
     sudo python -m gungnir.faults.campaign --campaign ci      # 5 scenarios, ~3.5 minutes
     sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~12 minutes
     sudo python -m gungnir.faults.campaign --only isolate --results fault-results/
+    python -m gungnir.faults.campaign --recheck fault-results/<run>/<sut>-<scenario>
 
 Each scenario prints progress lines (which scenario, which phase, how far, how many writes
 acknowledged so far) and writes ``<results>/<sut>-<scenario>/{history.json,report.md}``; the
@@ -28,7 +29,7 @@ from typing import Any
 from gungnir.faults import nemesis as nm
 from gungnir.faults.net import sweep_leftovers, unavailable_reason
 from gungnir.faults.report import campaign_markdown
-from gungnir.faults.runner import Scenario, run_scenario
+from gungnir.faults.runner import Scenario, recheck, run_scenario
 from gungnir.faults.sentinel import SentinelSUT
 from gungnir.faults.sut import GungnirSUT, SystemUnderTest
 from gungnir.faults.workload import WorkloadConfig
@@ -179,12 +180,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("fault-results"))
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument(
+        "--recheck",
+        type=Path,
+        nargs="+",
+        metavar="RUN",
+        help="check recorded runs (history.json or its directory) again; runs nothing",
+    )
+    parser.add_argument(
         "--expect-safe",
         action="store_true",
         help="exit 2 on any lost acknowledged write or two-writer interval",
     )
     args = parser.parse_args(argv)
 
+    if args.recheck:
+        rechecked = [recheck(path) for path in args.recheck]
+        print(campaign_markdown("re-checked runs", rechecked, "--recheck"))
+        return 0
     chosen = scenarios(args.campaign, args.only)
     if args.list or not chosen:
         for s in chosen:

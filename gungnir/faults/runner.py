@@ -35,7 +35,7 @@ from gungnir.faults.sut import SystemUnderTest
 from gungnir.faults.workload import COUNTER_KEY, SET_KEY, Workload, WorkloadConfig
 from gungnir.local import wait_until
 
-__all__ = ["Scenario", "run_scenario"]
+__all__ = ["Scenario", "load_history", "recheck", "run_scenario"]
 
 Progress = Callable[[str], None]
 
@@ -221,3 +221,10 @@ def load_history(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path} is not a fault-run history")
     return data
+
+
+def recheck(path: Path) -> dict[str, Any]:
+    """Check a recorded run again (``history.json`` or its directory) and rewrite its report."""
+    history = path / "history.json" if path.is_dir() else path
+    record = load_history(history)
+    return _write(history.parent, record)

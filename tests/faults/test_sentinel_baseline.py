@@ -20,7 +20,7 @@ import pytest
 from gungnir.faults import nemesis as nm
 from gungnir.faults.campaign import MIN_REPLICAS
 from gungnir.faults.net import run
-from gungnir.faults.runner import Scenario, run_scenario
+from gungnir.faults.runner import Scenario, recheck, run_scenario
 from gungnir.faults.sentinel import SentinelSUT
 from gungnir.faults.sut import SystemUnderTest
 from gungnir.faults.workload import WorkloadConfig
@@ -41,6 +41,7 @@ def _run(scenario: Scenario, results: Path) -> dict[str, Any]:
     history = json.loads((run_dir / "history.json").read_text())
     assert history["ops"] and history["probes"]
     assert "lost" in (run_dir / "report.md").read_text()
+    assert recheck(run_dir) == summary, "the recorded history alone gives the same verdict"
     return summary
 
 
