@@ -302,6 +302,12 @@ def test_isolated_daemon_fences_the_primary_and_unfences_when_peers_return(tmp_p
                     return "NOREPLICAS" in str(g.primary.command("SET", "during", "1"))
 
                 await until(refused, 10, "the minority daemon to fence the primary")
+                reg = c.daemons["d1"].metrics.registry
+
+                def fenced() -> float | None:
+                    return reg.get_sample_value("gungnir_fenced_nodes", {"group": "demo"})
+
+                await until(lambda: fenced() == 1, 5, "gungnir_fenced_nodes to show the fence")
                 await c.start_one("d2")
                 await c.start_one("d3")
                 await until(
@@ -310,5 +316,6 @@ def test_isolated_daemon_fences_the_primary_and_unfences_when_peers_return(tmp_p
                     "the primary to take writes again once a majority is back",
                 )
                 assert c.primaries() == {"node-0"}
+                await until(lambda: fenced() == 0, 5, "gungnir_fenced_nodes back to 0")
 
     run(main())
