@@ -36,17 +36,18 @@ PushHandler = Callable[[list[Any]], None]
 InvalidationHandler = Callable[[list[Any] | None], None]
 
 
-def _expire(fut: asyncio.Future[Any], address: Address, timeout: float) -> None:
-    if not fut.done():
-        fut.set_exception(CommandTimeoutError(address, f"no reply within {timeout:g}s"))
+def _expire(fut: asyncio.Future[Any], proto: RespProtocol, timeout: float, close: bool) -> None:
+    if fut.done():
+        return
+    fut.set_exception(CommandTimeoutError(proto.address, f"no reply within {timeout:g}s"))
+    if close:
+        proto.abandon(f"closed after a command got no reply within {timeout:g}s")
 
 
-async def _with_timeout(
-    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], address: Address, delay: float
-) -> Any:
+async def _with_timeout(conn: Connection, fut: asyncio.Future[Any], delay: float) -> Any:
     # A timer on the future rather than asyncio.wait_for: no extra task, and the future
     # (hence its FIFO slot) stays in place so the late reply is drained, not misdelivered.
-    handle = loop.call_later(delay, _expire, fut, address, delay)
+    handle = conn._loop.call_later(delay, _expire, fut, conn._proto, delay, conn.close_on_timeout)
     try:
         return await fut
     finally:
@@ -71,11 +72,16 @@ class Connection(CommandsMixin):
         command_timeout: float | None,
         decode_responses: bool,
         encoding: str,
+        close_on_timeout: bool = False,
     ) -> None:
         self._proto = protocol
         self._loop = loop
         self.address: Address = protocol.address
         self.command_timeout = command_timeout
+        #: Close the connection when a command times out, instead of draining the late
+        #: reply: right for probes (a silent node is dropped and redialled), wrong for
+        #: legitimately slow commands sharing the connection.
+        self.close_on_timeout = close_on_timeout
         self.decode_responses = decode_responses
         self.encoding = encoding
         #: RESP version negotiated (3, or 2 after a NOPROTO fallback).
@@ -105,7 +111,7 @@ class Connection(CommandsMixin):
             timeout = self.command_timeout
         if timeout is None:
             return fut
-        return _with_timeout(self._loop, fut, self.address, timeout)
+        return _with_timeout(self, fut, timeout)
 
     def _cmd(self, args: tuple[Any, ...], cb: Callable[[Any], Any] | None) -> Any:
         # The typed helpers' path: execute() inlined, since this is the per-command cost.
@@ -122,7 +128,7 @@ class Connection(CommandsMixin):
         timeout = self.command_timeout
         if timeout is None:
             return fut if cb is None else _apply(fut, cb)
-        aw = _with_timeout(self._loop, fut, self.address, timeout)
+        aw = _with_timeout(self, fut, timeout)
         return aw if cb is None else _apply(aw, cb)
 
     def execute_many(
@@ -149,7 +155,7 @@ class Connection(CommandsMixin):
             timeout = self.command_timeout
         if timeout is None:
             return fut
-        return _with_timeout(self._loop, fut, self.address, timeout)
+        return _with_timeout(self, fut, timeout)
 
     def _send_subscribe(self, kind: str, args: Sequence[Any], confirmations: int) -> Any:
         fut: asyncio.Future[None] = self._loop.create_future()
@@ -157,7 +163,7 @@ class Connection(CommandsMixin):
         timeout = self.command_timeout
         if timeout is None:
             return fut
-        return _with_timeout(self._loop, fut, self.address, timeout)
+        return _with_timeout(self, fut, timeout)
 
     def pipeline(self, *, raise_on_error: bool = True) -> Pipeline:
         """A batch of commands sent in one write, replies returned per position."""
@@ -301,6 +307,7 @@ async def connect(
     server_hostname: str | None = None,
     connect_timeout: float | None = 10.0,
     command_timeout: float | None = None,
+    close_on_timeout: bool = False,
     decode_responses: bool = False,
     encoding: str = "utf-8",
     push_handler: PushHandler | None = None,
@@ -348,6 +355,7 @@ async def connect(
                 command_timeout=command_timeout,
                 decode_responses=decode_responses,
                 encoding=encoding,
+                close_on_timeout=close_on_timeout,
             )
             conn.push_handler = push_handler
             conn.invalidation_handler = invalidation_handler

@@ -48,6 +48,15 @@ _RESP2_PUBSUB_KINDS = frozenset(
 )
 
 
+#: (option, value) for TCP keepalive where the platform has them: first probe after 30 s
+#: idle, then every 10 s, give up after 3 unanswered.
+_KEEPALIVE = [
+    (getattr(socket, name), value)
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+]
+
+
 class Batch:
     """FIFO entry for ``n`` pipelined commands answered by one future (list of replies)."""
 
@@ -117,7 +126,12 @@ class RespProtocol(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover - platform without the option
+                # Keepalive so a peer that vanished (power loss, partition) is noticed in
+                # about a minute even on an idle connection, not after the OS's two hours.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                for opt, value in _KEEPALIVE:
+                    sock.setsockopt(socket.IPPROTO_TCP, opt, value)
+            except OSError:  # pragma: no cover - platform without the options
                 pass
 
     def data_received(self, data: bytes) -> None:
@@ -326,6 +340,15 @@ class RespProtocol(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self._transport is not None:
             self._transport.resume_reading()
+
+    def abandon(self, reason: str) -> None:
+        """Give the connection up (e.g. a probe timed out): outstanding callers get
+        ConnectionLostError with ``reason``; later calls are refused."""
+        if self._error is None:
+            self._error = ConnectionLostError(self.address, reason)
+        self._fail_waiters()
+        if self._transport is not None:
+            self._transport.abort()
 
     def close(self) -> None:
         """Close now; every outstanding caller gets ConnectionClosedError."""

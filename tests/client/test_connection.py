@@ -351,3 +351,30 @@ def test_commands_that_would_desynchronise_are_refused(valkey_node, arun):
             assert await conn.execute_many([("ECHO", "a"), ("ECHO", "b")]) == [b"a", b"b"]
 
     arun(main())
+
+
+def test_close_on_timeout_drops_the_connection(valkey_node, arun):
+    async def main():
+        conn = await connect(valkey_node.host, valkey_node.port, close_on_timeout=True)
+        blocked = asyncio.ensure_future(conn.execute("BLPOP", "empty", 5, timeout=0.1))
+        behind = asyncio.ensure_future(conn.echo("behind"))
+        with pytest.raises(CommandTimeoutError):
+            await blocked
+        with pytest.raises(ConnectionLostError) as info:
+            await behind
+        assert "no reply within 0.1s" in str(info.value)
+        assert conn.is_closed
+        with pytest.raises(ConnectionClosedError):
+            await conn.ping()
+
+    arun(main())
+
+
+def test_sockets_have_nodelay_and_keepalive(valkey_node, arun):
+    async def main():
+        async with await connect(valkey_node.host, valkey_node.port) as conn:
+            sock = conn._proto._transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+
+    arun(main())

@@ -298,3 +298,33 @@ def test_connection_returned_while_subscribed_is_not_reused(valkey_node, arun):
         await pool.aclose()
 
     arun(main())
+
+
+def test_probe_style_pool_redials_after_a_hang(valkey_node, arun):
+    """close_on_timeout + the shared connection: a node that stopped answering is dropped,
+    and the first call after it recovers gets a fresh connection."""
+
+    async def main():
+        pool = Pool(
+            valkey_node.host,
+            valkey_node.port,
+            command_timeout=0.2,
+            close_on_timeout=True,
+            connect_timeout=0.5,
+            connect_attempts=1,
+        )
+        first = await pool.shared()
+        assert await pool.ping() == b"PONG"
+        valkey_node.kill(signal.SIGSTOP)
+        try:
+            with pytest.raises(CommandTimeoutError):
+                await pool.role()
+            assert first.is_closed
+        finally:
+            valkey_node.kill(signal.SIGCONT)
+        role = await pool.role()
+        assert role.is_primary
+        assert (await pool.shared()) is not first
+        await pool.aclose()
+
+    arun(main())
