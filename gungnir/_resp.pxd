@@ -63,8 +63,3 @@ cdef class Reader:
     cdef Py_ssize_t _feed_big(self, const char *p, Py_ssize_t n) except -1
     cdef Py_ssize_t _start_bulk(self, Py_ssize_t blen, int t, Py_ssize_t start, Py_ssize_t pos,
                                 Py_ssize_t n) except -1
-    cdef object _key(self, const char *p, Py_ssize_t n)
-    cdef inline object _scalar(self, const char *buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t *newpos,
-                        bint as_key=*)
-    cdef Py_ssize_t _fill(self, _Frame top, const char *buf, Py_ssize_t pos,
-                          Py_ssize_t n) except -1
