@@ -23,10 +23,10 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
+from gungnir._resp_encode import encode as py_encode
+from gungnir._resp_encode import pack_command as py_pack_command
+from gungnir._resp_encode import pack_commands as py_pack_commands
 from gungnir._resp_py import PyReader
-from gungnir._resp_py import encode as py_encode
-from gungnir._resp_py import pack_command as py_pack_command
-from gungnir._resp_py import pack_commands as py_pack_commands
 from gungnir._resp_types import (
     ERROR_CLASSES,
     NEED_DATA,
