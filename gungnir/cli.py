@@ -17,13 +17,19 @@ from gungnir import __version__
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gungnir.demo import main as demo_main
 
-    return demo_main(replicas=args.replicas, verbose=args.verbose)
+    return int(demo_main(replicas=args.replicas, verbose=args.verbose))
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from gungnir.verify.cli import main as verify_main
 
-    return verify_main(list(args.rest))
+    return int(verify_main(list(args.rest)))
+
+
+def _cmd_migrate_sentinel(args: argparse.Namespace) -> int:
+    from gungnir.migrate import main as migrate_main
+
+    return int(migrate_main(list(args.rest)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,17 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("rest", nargs=argparse.REMAINDER)
     verify.set_defaults(func=_cmd_verify)
+
+    migrate = sub.add_parser(
+        "migrate-sentinel",
+        help="write the Gungnir configuration equivalent to sentinel.conf files",
+        add_help=False,
+    )
+    migrate.add_argument("rest", nargs=argparse.REMAINDER)
+    migrate.set_defaults(func=_cmd_migrate_sentinel)
     return parser
 
 
+#: Subcommands that parse their own arguments: everything after the name is theirs, options
+#: such as ``--help`` included (argparse's REMAINDER would not pass a leading option on).
+PASSTHROUGH = {"verify": _cmd_verify, "migrate-sentinel": _cmd_migrate_sentinel}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in PASSTHROUGH:
+        return PASSTHROUGH[args_list[0]](argparse.Namespace(rest=args_list[1:]))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    result: int = args.func(args)
-    return result
+    return int(args.func(args))
 
 
 if __name__ == "__main__":  # pragma: no cover
