@@ -63,7 +63,19 @@ def test_missing_extension_falls_back(tmp_path: os.PathLike[str]) -> None:
     pkg = os.path.dirname(gungnir.__file__)
     copy = os.path.join(os.fspath(tmp_path), "gungnir")
     shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("_resp*.so", "__pycache__"))
-    code = "from gungnir import resp; print(resp.IMPLEMENTATION)"
-    out = _run(sys.executable, "-c", code, env={"PYTHONPATH": os.fspath(tmp_path)})
+    code = "from gungnir import resp; print(resp.IMPLEMENTATION, resp.__file__)"
+    # -S: no site-packages, so the editable install's finder cannot supply the real module.
+    out = _run(sys.executable, "-S", "-c", code, env={"PYTHONPATH": os.fspath(tmp_path)})
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "python"
+    implementation, path = out.stdout.split()
+    assert implementation == "python" and path.startswith(os.fspath(tmp_path))
+
+
+def test_run_uses_uvloop_by_default() -> None:
+    import asyncio
+
+    async def loop_type() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert gungnir.run(loop_type()).startswith("uvloop")
+    assert gungnir.run(loop_type(), use_uvloop=False).startswith("asyncio")
