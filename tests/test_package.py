@@ -12,9 +12,16 @@ import gungnir
 from gungnir import resp
 
 
-def _run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *argv: str, env: dict[str, str] | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
 
 
@@ -64,8 +71,10 @@ def test_missing_extension_falls_back(tmp_path: os.PathLike[str]) -> None:
     copy = os.path.join(os.fspath(tmp_path), "gungnir")
     shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("_resp*.so", "__pycache__"))
     code = "from gungnir import resp; print(resp.IMPLEMENTATION, resp.__file__)"
-    # -S: no site-packages, so the editable install's finder cannot supply the real module.
-    out = _run(sys.executable, "-S", "-c", code, env={"PYTHONPATH": os.fspath(tmp_path)})
+    # -S: no site-packages, so the editable install's finder cannot supply the real module;
+    # run from the copy's folder so the source tree in the working directory is not on the path.
+    root = os.fspath(tmp_path)
+    out = _run(sys.executable, "-S", "-c", code, env={"PYTHONPATH": root}, cwd=root)
     assert out.returncode == 0, out.stderr
     implementation, path = out.stdout.split()
     assert implementation == "python" and path.startswith(os.fspath(tmp_path))
