@@ -369,11 +369,13 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
         return refuse(f"{m.sender} is not a voter")
     ok, why = rules.grant_vote(st, m)
     if not ok:
-        news = ConfigAnnounce(s.group, st.me, st.config, st.epoch)
-        return st, [
-            Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why)),
-            Send(m.sender, news),
+        acts: list[Action] = [
+            Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why))
         ]
+        if st.epoch > m.epoch or st.config.epoch >= m.epoch:
+            # the candidate is behind: tell it what we know so its next try is current
+            acts.append(Send(m.sender, ConfigAnnounce(s.group, st.me, st.config, st.epoch)))
+        return st, acts
     if m.reason == "failover":
         if st.config.primary is not None and st.config.primary not in st.sdown:
             return refuse(f"primary {st.config.primary} is up here")
@@ -384,7 +386,7 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
         target = st.view(m.node)
         if m.node != st.config.primary or target is None or target.role != PRIMARY:
             return refuse(f"{m.node} is not the primary here")
-    acts: list[Action] = []
+    acts = []
     if m.epoch > st.epoch:
         st = _step_down(st)
         st = st.replace(epoch=m.epoch, vote=m.sender)

@@ -44,7 +44,8 @@ def one_vote_per_epoch(state: DaemonState, req: VoteRequest) -> tuple[bool, str]
 
 
 def eligible(view: NodeView, settings: Settings, now: float) -> bool:
-    """Reachable replica, replica-priority > 0, lag within ``max_lag``, not restarted empty."""
+    """Reachable replica, replica-priority > 0, lag within ``max_lag``, not restarted empty
+    (a group that never held data may still fail over: ``empty`` alone does not disqualify)."""
     return (
         view.reachable
         and view.seen
@@ -52,7 +53,6 @@ def eligible(view: NodeView, settings: Settings, now: float) -> bool:
         and view.priority > 0
         and view.lag <= settings.max_lag
         and not view.empty_restart
-        and not view.empty
     )
 
 

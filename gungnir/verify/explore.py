@@ -1,0 +1,456 @@
+"""Exhaustive breadth-first exploration of a :class:`~gungnir.verify.world.Model`.
+
+States are deduplicated by fingerprint.  Daemon-symmetry reduction: daemons with identical
+settings are interchangeable, so a world and the same world with daemon names permuted are
+one state.  The canonical fingerprint renames daemons in the world's text form for every
+permutation and keeps the smallest hash; it is only computed for states whose plain hash is
+new, which keeps its cost off the common path.  (A canonical form that misses an isomorphism
+only costs duplicate work, never a missed state.)
+
+Breadth-first order makes the first violation found a shortest one; the path is rebuilt from
+parent links and replayed into a readable timeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gungnir.core import ConfigAnnounce, ConfigQuery, DaemonState, Log, Notify
+from gungnir.verify.invariants import check, converged
+from gungnir.verify.world import Model, World
+
+
+@dataclass
+class Counterexample:
+    """A shortest path from the initial world to a violation."""
+
+    broken: list[str]
+    labels: list[tuple[Any, ...]]
+    timeline: str
+
+
+@dataclass
+class Result:
+    scope: str
+    states: int = 0
+    transitions: int = 0
+    depth: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    violation: Counterexample | None = None
+    convergence_checked: int = 0
+    convergence_failure: Counterexample | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        rate = self.states / self.seconds if self.seconds else 0.0
+        status = "VIOLATION" if self.violation else "ok"
+        if self.convergence_failure:
+            status += ", CONVERGENCE FAILURE"
+        if not self.complete:
+            status += " (incomplete: limit reached)"
+        return (
+            f"scope {self.scope}: {status}; {self.states} states, {self.transitions} transitions, "
+            f"depth {self.depth}, {self.seconds:.1f}s ({rate:.0f} states/s), "
+            f"convergence checked from {self.convergence_checked} states"
+        )
+
+
+class Fingerprinter:
+    """Canonical fingerprints of worlds: time-relative and daemon-symmetric.
+
+    Time abstraction: the core only ever compares ``now`` with stored times against its
+    timeouts, so a world is rendered with every timestamp relative to ``now`` and clamped to
+    ``[-cap, cap]`` (``cap`` exceeds every timeout), and ``now`` itself is left out.  Worlds
+    that differ only by a time shift are one state, which makes the state space finite
+    without a time bound.
+
+    Symmetry: daemons with identical settings are interchangeable.  Daemons are renamed to
+    positional names after ordering them by a rename-invariant key (their rendering with
+    their own name as SELF and every other daemon as OTHER); daemons with equal keys are
+    permuted among themselves and the smallest hash wins.  Name-keyed tuples are re-sorted
+    after renaming so isomorphic worlds render identically.
+    """
+
+    def __init__(self, model: Model, symmetry: bool) -> None:
+        self.names = model.scope.daemons
+        self.symmetry = symmetry and len(self.names) > 1
+        self.canon = tuple(f"#{i}" for i in range(len(self.names)))
+        s = model.settings
+        self.cap = 1 + max(
+            s.down_after,
+            s.report_ttl,
+            s.election_timeout * 2 + s.election_jitter,
+            s.failover_timeout,
+            s.promote_after,
+            s.fence_after,
+            s.lease,
+            s.switchover_timeout,
+            s.min_replicas_max_lag,
+        )
+        self.cache: dict[tuple[int, tuple[str, ...], float], tuple[object, Any]] = {}
+
+    def rel(self, t: float | None, now: float) -> float | None:
+        if t is None:
+            return None
+        d = t - now
+        cap = self.cap
+        return cap if d > cap else (-cap if d < -cap else d)
+
+    def canonical(self, w: World) -> int:
+        k = len(self.names)
+        now = float(w.now)
+        if self.symmetry:
+            keys = []
+            for i in range(k):
+                mapping = tuple("SELF" if j == i else "OTHER" for j in range(k))
+                keys.append(hash(self._per(w, i, mapping, now)))
+            order = sorted(range(k), key=keys.__getitem__)
+            groups = [list(g) for _, g in itertools.groupby(order, key=keys.__getitem__)]
+            choices: Any = itertools.product(*(itertools.permutations(g) for g in groups))
+        else:
+            choices = [[list(range(k))]]
+        shared = (
+            tuple(
+                (
+                    nd.up,
+                    nd.role,
+                    nd.master,
+                    nd.log,
+                    nd.run,
+                    nd.min_replicas,
+                    nd.paused,
+                    nd.empty_restart,
+                    tuple((m, t - w.now) for m, t in nd.acks),
+                )
+                for nd in w.nodes
+            ),
+            w.cut,
+            w.crashes,
+            w.partitions,
+            w.dups,
+            w.writes,
+            w.committed,
+            w.service,
+            w.configs,
+            w.bad,
+        )
+        best: int | None = None
+        for choice in choices:
+            seq = [i for part in choice for i in part]  # seq[new position] = old index
+            mapping_l = [""] * k
+            for pos, i in enumerate(seq):
+                mapping_l[i] = self.canon[pos]
+            mapping = tuple(mapping_l)
+            rn = dict(zip(self.names, mapping, strict=True))
+            per = tuple(self._per(w, i, mapping, now) for i in seq)
+            net = frozenset((rn[to], self._msg(msg, rn, now)) for to, msg in w.net)
+            votes = frozenset((rn.get(v, v), e, rn.get(c, c)) for v, e, c in w.votes)
+            leaders = frozenset((e, rn.get(d, d)) for e, d in w.leaders)
+            h = hash((per, shared, net, votes, leaders))
+            if best is None or h < best:
+                best = h
+        assert best is not None
+        return best
+
+    def _per(self, w: World, i: int, mapping: tuple[str, ...], now: float) -> Any:
+        d = w.durable[i]
+        vote = d[1]
+        if vote is not None and vote in self.names:
+            vote = mapping[self.names.index(vote)]
+        return (
+            self._state(w.daemons[i], mapping, now),
+            (d[0], vote),
+            w.rounds[i] >= w.now,
+            w.restarts[i],
+            w.high[i],
+        )
+
+    def _state(self, st: DaemonState | None, mapping: tuple[str, ...], now: float) -> Any:
+        if st is None:
+            return None
+        key = (id(st), mapping, now)
+        hit = self.cache.get(key)
+        if hit is not None and hit[0] is st:
+            return hit[1]
+        if len(self.cache) > 500_000:
+            self.cache.clear()
+        out = self._render(st, dict(zip(self.names, mapping, strict=True)), now)
+        self.cache[key] = (st, out)
+        return out
+
+    def _render(self, st: DaemonState, rn: dict[str, str], now: float) -> Any:
+        """A hashable, time-relative rendering of ``st`` with daemon names renamed."""
+        g = rn.get
+        r = self.rel
+        el = st.election
+        elr = None
+        if el is not None:
+            elr = (
+                el.epoch,
+                el.node,
+                el.replid,
+                el.offset,
+                el.reason,
+                r(el.started, now),
+                frozenset(g(x, x) for x in el.grants),
+                frozenset(g(x, x) for x in el.refusals),
+            )
+        fo = st.failover
+        fr = None
+        if fo is not None:
+            fr = (
+                fo.epoch,
+                fo.old,
+                fo.new,
+                fo.stage,
+                r(fo.started, now),
+                fo.manual,
+                fo.use_failover_command,
+                fo.old_fenced,
+                r(fo.old_last_ok, now),
+                fo.old_offset,
+                r(fo.lease_until, now),
+                fo.pending,
+                fo.failed,
+                fo.repointed,
+            )
+        cf = st.confirm
+        cr = None
+        if cf is not None:
+            cr = (r(cf.nonce, now), cf.epoch, frozenset(g(x, x) for x in cf.acks))
+        nodes = tuple(
+            (
+                v.node,
+                r(v.last_ok, now),
+                v.reachable,
+                v.role,
+                v.master,
+                v.link_up,
+                v.offset,
+                v.replid,
+                v.run_id,
+                v.priority,
+                v.accepts_writes,
+                v.empty,
+                v.lag,
+                v.min_replicas,
+                v.paused,
+                v.empty_restart,
+                v.seen,
+            )
+            for v in st.nodes
+        )
+        return (
+            g(st.me, st.me),
+            st.started,
+            st.epoch,
+            g(st.vote, st.vote) if st.vote is not None else None,
+            st.restart_floor,
+            st.role,
+            st.config,
+            nodes,
+            tuple(sorted((g(s, s), n, dn, r(t, now)) for s, n, dn, t in st.reports)),
+            tuple(sorted((g(p, p), ok, r(t, now)) for p, ok, t in st.peers)),
+            st.sdown,
+            st.odown,
+            r(st.odown_since, now),
+            r(st.next_election, now),
+            elr,
+            fr,
+            r(st.isolated_since, now),
+            st.minority_fenced,
+            cr,
+            st.switchover,
+            r(st.drift_since, now),
+        )
+
+    def _msg(self, msg: Any, rn: dict[str, str], now: float) -> Any:
+        changes: dict[str, Any] = {"sender": rn.get(msg.sender, msg.sender)}
+        cand = getattr(msg, "candidate", None)
+        if cand is not None:
+            changes["candidate"] = rn.get(cand, cand)
+        if isinstance(msg, ConfigQuery):
+            changes["nonce"] = self.rel(msg.nonce, now)
+        elif isinstance(msg, ConfigAnnounce) and msg.reply_to is not None:
+            changes["reply_to"] = self.rel(msg.reply_to, now)
+        return dataclasses.replace(msg, **changes)
+
+
+def explore(
+    model: Model,
+    invariants: tuple[str, ...],
+    *,
+    max_states: int | None = None,
+    time_limit: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Result:
+    """Breadth-first search over every reachable world of ``model``'s scope."""
+    sc = model.scope
+    res = Result(scope=sc.name)
+    t0 = time.monotonic()
+    fp = Fingerprinter(model, sc.symmetry)
+    init = model.initial()
+    plain: set[int] = {hash(init)}
+    c0 = fp.canonical(init)
+    seen: set[int] = {c0}
+    parent: dict[int, tuple[int, tuple[Any, ...]] | None] = {c0: None}
+    queue: deque[tuple[World, int, int]] = deque([(init, c0, 0)])
+    res.states = 1
+    broken = check(model, init, invariants)
+    if broken:
+        res.violation = _counterexample(model, parent, c0, broken)
+        return _done(res, t0)
+    next_report = 50_000
+    while queue:
+        w, cw, depth = queue.popleft()
+        res.depth = max(res.depth, depth)
+        for label, w2 in model.successors(w):
+            res.transitions += 1
+            if max(w2.high) > sc.max_epoch:
+                continue
+            h = hash(w2)
+            if h in plain:
+                continue
+            plain.add(h)
+            c2 = fp.canonical(w2)
+            if c2 in seen:
+                continue
+            seen.add(c2)
+            parent[c2] = (cw, label)
+            res.states += 1
+            broken = check(model, w2, invariants)
+            if broken:
+                res.violation = _counterexample(model, parent, c2, broken)
+                res.depth = max(res.depth, depth + 1)
+                return _done(res, t0)
+            if sc.convergence_every and res.states % sc.convergence_every == 0:
+                res.convergence_checked += 1
+                why = converge(model, w2, sc.convergence_bound)
+                if why is not None:
+                    res.convergence_failure = _counterexample(
+                        model, parent, c2, [f"Convergence: {why}"]
+                    )
+                    return _done(res, t0)
+            queue.append((w2, c2, depth + 1))
+        if progress and res.states >= next_report:
+            next_report += 50_000
+            progress(f"{res.states} states, depth {depth}, {time.monotonic() - t0:.0f}s")
+        if (max_states and res.states >= max_states) or (
+            time_limit and time.monotonic() - t0 > time_limit
+        ):
+            res.complete = False
+            break
+    return _done(res, t0)
+
+
+def _done(res: Result, t0: float) -> Result:
+    res.seconds = time.monotonic() - t0
+    return res
+
+
+def path_to(parent: dict[int, tuple[int, tuple[Any, ...]] | None], c: int) -> list[tuple[Any, ...]]:
+    labels: list[tuple[Any, ...]] = []
+    link = parent[c]
+    while link is not None:
+        prev, label = link
+        labels.append(label)
+        link = parent[prev]
+    labels.reverse()
+    return labels
+
+
+def _counterexample(
+    model: Model,
+    parent: dict[int, tuple[int, tuple[Any, ...]] | None],
+    c: int,
+    broken: list[str],
+) -> Counterexample:
+    labels = path_to(parent, c)
+    return Counterexample(broken, labels, timeline(model, labels, broken))
+
+
+def describe_label(label: tuple[Any, ...]) -> str:
+    kind = label[0]
+    if kind in ("deliver", "duplicate"):
+        msg = label[2]
+        name = type(msg).__name__
+        fields = {k: v for k, v in msg.__dict__.items() if k not in ("group", "sender")}
+        body = ", ".join(f"{k}={v}" for k, v in fields.items())
+        verb = "delivers" if kind == "deliver" else "delivers a duplicate of"
+        return f"network {verb} {name}({body}) from {msg.sender} to {label[1]}"
+    if kind == "partition":
+        return "partition isolates {" + ", ".join(sorted(label[1])) + "}"
+    if kind == "round":
+        return f"{label[1]} probes every node and ticks"
+    if kind == "advance":
+        return "time advances one second"
+    if kind == "write":
+        return f"a client writes to {label[1]} and WAITs"
+    return " ".join(str(x) for x in label)
+
+
+def timeline(model: Model, labels: list[tuple[Any, ...]], broken: list[str]) -> str:
+    """Replay ``labels`` from the initial world and narrate each step."""
+    record: list[Log | Notify] = []
+    m = Model(model.scope, model.rules, record=record)
+    w = m.initial()
+    lines = [f"initial: {m.describe(w)}"]
+    for k, label in enumerate(labels, 1):
+        record.clear()
+        w = m.apply(w, label)
+        lines.append(f"{k:3d}. {describe_label(label)}")
+        for a in record:
+            if isinstance(a, Log) and a.kind not in ("header",):
+                d = a.as_dict()
+                extra = {x: y for x, y in d.items() if x not in ("kind", "daemon", "group", "t")}
+                lines.append(f"       {d['daemon']}: {a.kind} {extra}")
+            elif isinstance(a, Notify) and a.event in (
+                "+odown",
+                "+try-failover",
+                "+elected-leader",
+                "+promoted-slave",
+                "+switch-master",
+                "+failover-end",
+                "+fence-minority",
+                "+convert-to-slave",
+            ):
+                lines.append(f"       {a.event} {a.detail}")
+        lines.append(f"       -> {m.describe(w)}")
+    lines.append("BROKEN: " + "; ".join(broken))
+    return "\n".join(lines)
+
+
+def converge(model: Model, w: World, bound: int) -> str | None:
+    """From ``w``, stop all faults (heal, restart crashed daemons and nodes) and run a fair
+    schedule: each second deliver every message, let every daemon run a round (with distinct
+    jitter, as randomised retry gives), advance time.  None if a converged world is reached
+    within ``bound`` seconds, else why not."""
+    sc = model.scope
+    w = w._replace(cut=None)
+    for n, nd in zip(sc.nodes, w.nodes, strict=True):
+        if not nd.up:
+            w = model.apply(w, ("restart-node", n))
+    for i, d in enumerate(sc.daemons):
+        if w.daemons[i] is None:
+            w = model.apply(w, ("restart", d))
+    why: str | None = "not checked"
+    for _ in range(bound):
+        for _ in range(64):
+            if not w.net:
+                break
+            for to, msg in sorted(w.net, key=repr):
+                w = model.apply(w, ("deliver", to, msg))
+        for i, d in enumerate(sc.daemons):
+            w = model.settle(model._round(w, d, jitter=i / len(sc.daemons)))
+        w = model.settle(w._replace(now=w.now + 1))
+        why = converged(model, w)
+        if why is None:
+            return None
+    return why

@@ -1,0 +1,155 @@
+"""Deliberately broken cores, to prove the checker is not vacuous.
+
+Each mutant swaps exactly one function of :class:`gungnir.core.Rules` (the core's explicit
+seams) and comes with the scope in which the checker must find a violation.  A checker that
+finds nothing on a mutant is broken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from gungnir.core import (
+    CANDIDATE,
+    CONSISTENCY,
+    RULES,
+    Action,
+    DaemonState,
+    Election,
+    FencePlan,
+    NodeView,
+    Rules,
+    Settings,
+    Start,
+    VoteRequest,
+)
+from gungnir.verify.world import Scope
+
+
+def _vote_twice(state: DaemonState, req: VoteRequest) -> tuple[bool, str]:
+    """Grants every request of the current or a newer epoch, ignoring the vote it gave."""
+    if req.epoch < state.epoch:
+        return False, "stale"
+    return True, ""
+
+
+def _quorum_wins(settings: Settings, grants: frozenset[str]) -> bool:
+    """Counts ``quorum`` grants instead of a majority of the whole voter set."""
+    return len(grants & frozenset(settings.voters)) >= settings.quorum
+
+
+def _no_fencing(settings: Settings) -> FencePlan:
+    """Neither fences the old primary nor waits for its lease."""
+    return FencePlan(fence_old=False, wait=False)
+
+
+def _lowest_offset(state: DaemonState, old: str | None, now: float) -> NodeView | None:
+    """Promotes the replica with the LEAST data."""
+    cands = [
+        v
+        for v in state.nodes
+        if v.node != old and v.reachable and v.seen and v.role == "replica" and v.priority > 0
+    ]
+    if not cands:
+        return None
+    cands.sort(key=lambda v: (v.offset, v.node))
+    return cands[0]
+
+
+def _any_data(state: DaemonState, req: VoteRequest, now: float) -> tuple[bool, str]:
+    """Voters that do not look at data (goes with the lowest-offset mutant)."""
+    del state, req, now
+    return True, ""
+
+
+def _no_persist(epoch: int, vote: str | None) -> list[Action]:
+    """Replies to vote requests without persisting the vote first."""
+    del epoch, vote
+    return []
+
+
+def _resume(state: DaemonState, start: Start, now: float) -> DaemonState:
+    """After a restart, resumes the candidacy of the persisted epoch it voted itself in
+    (the bug a prototype checker found: late duplicate grants re-elect it)."""
+    base = RULES.recover(state, start, now)
+    if start.vote != state.me:
+        return base
+    target = next(
+        (n for n in reversed(state.settings.nodes) if n != state.settings.initial_primary),
+        state.settings.nodes[-1],
+    )
+    election = Election(
+        epoch=start.epoch,
+        node=target,
+        replid="",
+        offset=0,
+        reason="failover",
+        started=now,
+        grants=frozenset({state.me}),
+    )
+    return base.replace(restart_floor=start.epoch - 1, role=CANDIDATE, election=election)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    rules: Rules
+    scope: Scope
+    description: str
+
+
+def mutants() -> list[Mutant]:
+    """Every mutant with a scope small enough for a test and large enough to catch it."""
+    small = Scope(
+        name="mutant",
+        crashes=1,
+        partitions=1,
+        duplicates=1,
+        writes=0,
+        empty_restarts=False,
+        convergence_every=0,
+    )
+    return [
+        Mutant(
+            "vote-twice",
+            dataclasses.replace(RULES, grant_vote=_vote_twice),
+            dataclasses.replace(small, crashes=1, partitions=0),
+            "a voter grants two candidates in one epoch",
+        ),
+        Mutant(
+            "quorum-not-majority",
+            dataclasses.replace(RULES, has_won=_quorum_wins),
+            dataclasses.replace(small, quorum=1, crashes=0, partitions=1),
+            "a candidate wins with `quorum` grants instead of a majority",
+        ),
+        Mutant(
+            "skip-fencing",
+            dataclasses.replace(RULES, fence_plan=_no_fencing),
+            dataclasses.replace(small, policy=CONSISTENCY, crashes=0, partitions=1, writes=0),
+            "the leader promotes without fencing or waiting out the old primary's lease",
+        ),
+        Mutant(
+            "lowest-offset",
+            dataclasses.replace(RULES, select_replica=_lowest_offset, data_ok=_any_data),
+            dataclasses.replace(small, crashes=1, partitions=1, writes=1),
+            "the leader promotes the replica with the least data",
+        ),
+        Mutant(
+            "unpersisted-vote",
+            dataclasses.replace(RULES, persist_vote=_no_persist),
+            dataclasses.replace(small, crashes=1, partitions=1),
+            "votes are sent before (without) being persisted",
+        ),
+        Mutant(
+            "resume-old-epoch",
+            dataclasses.replace(RULES, recover=_resume),
+            dataclasses.replace(
+                small,
+                crashes=1,
+                partitions=1,
+                settings_overrides=(("fence_after", 0.5), ("promote_after", 2.0)),
+            ),
+            "a restarted daemon resumes leading the epoch it persisted",
+        ),
+    ]

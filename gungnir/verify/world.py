@@ -1,0 +1,578 @@
+"""The simulated world the model checker drives the real core in.
+
+A :class:`World` is an immutable value (NamedTuples and frozensets) so it hashes cheaply:
+Valkey nodes with role, data (a log of write ids), replication links, ``min-replicas``
+writability with its lag window; a network bag of in-flight messages (any order, delivered
+zero or more times); partitions; daemons that crash and restart keeping only what they
+persisted; a Kubernetes primary Service updated with a resourceVersion-like epoch check; and
+clients writing and waiting for replicas (WAIT).  Ghost fields record history the invariants
+need (votes granted, leaderships taken, configs published, flags raised by transitions).
+
+Every transition is a pure function ``World -> World`` named by a label, and daemons are
+driven only through :func:`gungnir.core.step`, exactly as the runtime drives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from gungnir.core import (
+    CONSISTENCY,
+    LEADER,
+    PRIMARY,
+    REPLICA,
+    RULES,
+    UNMEETABLE_REPLICAS,
+    ActionResult,
+    Broadcast,
+    DaemonState,
+    DownReport,
+    Event,
+    Fence,
+    Log,
+    Message,
+    Notify,
+    PeerStatus,
+    Persist,
+    Probe,
+    Promote,
+    PublishConfig,
+    Received,
+    Repoint,
+    Rules,
+    Send,
+    Settings,
+    SetWriteQuorum,
+    Start,
+    Tick,
+    Unfence,
+    VoteReply,
+    init_state,
+    step,
+)
+from gungnir.core.actions import FailoverCommand
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Bounds of one exploration.  Times are integer model seconds."""
+
+    name: str = "small"
+    daemons: tuple[str, ...] = ("d1", "d2", "d3")
+    nodes: tuple[str, ...] = ("n1", "n2", "n3")
+    policy: str = CONSISTENCY
+    quorum: int = 2
+    max_time: int | None = None  # None: unbounded (fingerprints are time-relative)
+    max_epoch: int = 1
+    crashes: int = 1
+    partitions: int = 1
+    duplicates: int = 1
+    writes: int = 1
+    empty_restarts: bool = True
+    node_crashes: bool = True
+    daemon_crashes: bool = True
+    partition_shapes: str = "single"  # "single": isolate one daemon and/or one node
+    convergence_every: int = 0  # run the convergence check on every k-th new state (0: off)
+    convergence_bound: int = 40
+    settings_overrides: tuple[tuple[str, Any], ...] = ()
+    symmetry: bool = True
+    lockstep: bool = True  # time advances only after every up daemon ran its round
+
+    def settings(self) -> Settings:
+        base: dict[str, Any] = dict(
+            group="g",
+            voters=self.daemons,
+            nodes=self.nodes,
+            quorum=self.quorum,
+            policy=self.policy,
+            initial_primary=self.nodes[0],
+            probe_interval=1.0,
+            down_after=1.0,
+            report_ttl=2.0,
+            election_timeout=2.0,
+            election_jitter=0.0,
+            failover_timeout=4.0,
+            fence_after=1.0,
+            promote_after=3.0,
+            max_clock_drift=0.0,
+            max_lag=10.0,
+            min_replicas_max_lag=1.0,
+            lease_margin=0.0,
+            switchover_timeout=3.0,
+            parallel_syncs=1,
+            allow_small_voter_set=True,
+        )
+        base.update(dict(self.settings_overrides))
+        return Settings(**base)
+
+
+class Node(NamedTuple):
+    up: bool
+    role: str
+    master: str | None
+    log: tuple[int, ...]
+    run: int
+    min_replicas: int
+    paused: bool
+    empty_restart: bool  # ghost: restarted empty and has not resynced since
+    acks: tuple[tuple[str, int], ...]  # (master, time) of this replica's last acks
+
+
+class World(NamedTuple):
+    now: int
+    daemons: tuple[DaemonState | None, ...]
+    durable: tuple[tuple[int, str | None], ...]
+    rounds: tuple[int, ...]
+    nodes: tuple[Node, ...]
+    net: frozenset[tuple[str, Message]]
+    cut: frozenset[str] | None
+    crashes: int
+    partitions: int
+    dups: int
+    writes: int
+    committed: frozenset[int]
+    service: tuple[int, str | None]
+    configs: frozenset[tuple[int, str]]
+    votes: frozenset[tuple[str, int, str]]
+    leaders: frozenset[tuple[int, str]]
+    restarts: tuple[int, ...]
+    high: tuple[int, ...]  # ghost: highest epoch each daemon ever had
+    bad: frozenset[str]
+
+
+@dataclass
+class Model:
+    """The transition system for one scope and one set of core rules (mutants swap rules)."""
+
+    scope: Scope
+    rules: Rules = RULES
+    record: list[Log | Notify] | None = None
+    settings: Settings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings = self.scope.settings()
+        self.dindex = {d: i for i, d in enumerate(self.scope.daemons)}
+        self.nindex = {n: i for i, n in enumerate(self.scope.nodes)}
+        self.lag = int(self.settings.min_replicas_max_lag)
+        self.base_min_replicas = self.settings.write_quorum
+
+    # -- initial state ------------------------------------------------------------------
+
+    def initial(self) -> World:
+        sc = self.scope
+        first = sc.nodes[0]
+        nodes = tuple(
+            Node(
+                up=True,
+                role=PRIMARY if n == first else REPLICA,
+                master=None if n == first else first,
+                log=(0,),
+                run=0,
+                min_replicas=self.base_min_replicas,
+                paused=False,
+                empty_restart=False,
+                acks=(),
+            )
+            for n in sc.nodes
+        )
+        k = len(sc.daemons)
+        w = World(
+            now=0,
+            daemons=(None,) * k,
+            durable=((0, None),) * k,
+            rounds=(-1,) * k,
+            nodes=nodes,
+            net=frozenset(),
+            cut=None,
+            crashes=0,
+            partitions=0,
+            dups=0,
+            writes=0,
+            committed=frozenset(),
+            service=(0, first),
+            configs=frozenset(),
+            votes=frozenset(),
+            leaders=frozenset(),
+            restarts=(-1,) * k,
+            high=(0,) * k,
+            bad=frozenset(),
+        )
+        for d in sc.daemons:
+            w = self._boot(w, d)
+        return self.settle(w)
+
+    def _boot(self, w: World, d: str) -> World:
+        i = self.dindex[d]
+        epoch, vote = w.durable[i]
+        st = init_state(self.settings, d)
+        w = w._replace(daemons=_put(w.daemons, i, st))
+        w = w._replace(restarts=_put(w.restarts, i, epoch))
+        if epoch < w.high[i]:
+            w = w._replace(bad=w.bad | {"EpochMonotonic"})
+        return self.feed(w, d, Start(epoch, vote))
+
+    # -- connectivity -------------------------------------------------------------------
+
+    def linked(self, w: World, a: str, b: str) -> bool:
+        c = w.cut
+        return c is None or ((a in c) == (b in c))
+
+    def node(self, w: World, n: str) -> Node:
+        return w.nodes[self.nindex[n]]
+
+    def writable(self, w: World, n: str) -> bool:
+        """Would ``n`` accept a write now?  Primary, not paused, and at least min-replicas
+        replicas acked it within the lag window (Valkey's min-replicas-max-lag)."""
+        nd = self.node(w, n)
+        if not nd.up or nd.role != PRIMARY or nd.paused:
+            return False
+        if nd.min_replicas <= 0:
+            return True
+        good = 0
+        for r in w.nodes:
+            for m, t in r.acks:
+                if m == n and w.now - t <= self.lag:
+                    good += 1
+                    break
+        return good >= nd.min_replicas
+
+    # -- driving the core ---------------------------------------------------------------
+
+    def feed(self, w: World, d: str, event: Event) -> World:
+        """Deliver ``event`` to daemon ``d`` and execute its actions, feeding node-action
+        outcomes straight back (node actions are synchronous calls in the runtime too)."""
+        queue: list[Event] = [event]
+        i = self.dindex[d]
+        while queue:
+            ev = queue.pop(0)
+            st = w.daemons[i]
+            if st is None:
+                return w
+            st2, acts = step(st, ev, float(w.now), self.rules)
+            w = w._replace(daemons=_put(w.daemons, i, st2))
+            for a in acts:
+                if isinstance(a, Log | Notify):
+                    if self.record is not None:
+                        self.record.append(a)
+                elif isinstance(a, Persist):
+                    w = w._replace(durable=_put(w.durable, i, (a.epoch, a.vote)))
+                elif isinstance(a, Send):
+                    if isinstance(a.message, VoteReply) and not a.message.granted:
+                        continue  # refusals change nothing the core decides on: not sent
+                    if a.to in self.dindex and a.to != d:
+                        w = w._replace(net=w.net | {(a.to, a.message)})
+                elif isinstance(a, Broadcast) and isinstance(a.message, DownReport):
+                    # Down reports are idempotent gossip that only times candidacies (never
+                    # safety): delivered at once where a link exists, lost where none does.
+                    for o in self.scope.daemons:
+                        if (
+                            o != d
+                            and w.daemons[self.dindex[o]] is not None
+                            and self.linked(w, d, o)
+                        ):
+                            w = self.feed(w, o, Received(a.message))
+                elif isinstance(a, Broadcast):
+                    msgs = {(o, a.message) for o in self.scope.daemons if o != d}
+                    w = w._replace(net=w.net | msgs)
+                elif isinstance(a, PublishConfig):
+                    w = self._publish(w, a)
+                elif isinstance(a, Fence | Unfence | SetWriteQuorum | Promote | Repoint):
+                    w, ok = self._node_action(w, d, a)
+                    queue.append(ActionResult(a, ok, "" if ok else "unreachable"))
+                elif isinstance(a, FailoverCommand):
+                    queue.append(ActionResult(a, False, "not modelled"))
+            w = self._ghosts(w, i)
+        return w
+
+    def _ghosts(self, w: World, i: int) -> World:
+        st = w.daemons[i]
+        if st is None:
+            return w
+        d = st.me
+        changes: dict[str, Any] = {}
+        if st.vote is not None and (d, st.epoch, st.vote) not in w.votes:
+            changes["votes"] = w.votes | {(d, st.epoch, st.vote)}
+        if st.role == LEADER and st.election is not None:
+            e = st.election.epoch
+            if (e, d) not in w.leaders:
+                changes["leaders"] = w.leaders | {(e, d)}
+                if e <= w.restarts[i]:
+                    changes["bad"] = w.bad | {"RestartFreshEpoch"}
+        if st.epoch > w.high[i]:
+            changes["high"] = _put(w.high, i, st.epoch)
+        elif st.epoch < w.high[i]:
+            changes["bad"] = changes.get("bad", w.bad) | {"EpochMonotonic"}
+        return w._replace(**changes) if changes else w
+
+    def _publish(self, w: World, a: PublishConfig) -> World:
+        cfg = a.config
+        configs = w.configs
+        if cfg.primary is not None:
+            configs = configs | {(cfg.epoch, cfg.primary)}
+        service = w.service
+        if cfg.epoch >= service[0]:  # the API server refuses a stale epoch's update
+            service = (cfg.epoch, cfg.primary)
+        return w._replace(configs=configs, service=service)
+
+    def _node_action(self, w: World, d: str, a: Any) -> tuple[World, bool]:
+        n: str = a.node
+        nd = self.node(w, n)
+        if not nd.up or not self.linked(w, d, n):
+            return w, False
+        if isinstance(a, Fence):
+            nd = (
+                nd._replace(paused=True)
+                if a.method == "pause"
+                else nd._replace(min_replicas=UNMEETABLE_REPLICAS)
+            )
+        elif isinstance(a, Unfence):
+            nd = nd._replace(paused=False, min_replicas=a.min_replicas)
+        elif isinstance(a, SetWriteQuorum):
+            nd = nd._replace(min_replicas=a.min_replicas)
+        elif isinstance(a, Promote):
+            w = self._check_promotion(w, n)
+            nd = nd._replace(role=PRIMARY, master=None)
+        elif isinstance(a, Repoint):
+            if a.primary == n:
+                return w, False
+            nd = nd._replace(role=REPLICA, master=a.primary)
+        w = w._replace(nodes=_put(w.nodes, self.nindex[n], nd))
+        return self.settle(w), True
+
+    def _check_promotion(self, w: World, n: str) -> World:
+        nd = self.node(w, n)
+        bad = set()
+        if self.settings.policy == CONSISTENCY and not w.committed <= frozenset(nd.log):
+            bad.add("NoCommittedLoss")
+        if nd.empty_restart and any(len(o.log) > 0 for o in w.nodes if o is not nd):
+            bad.add("NoEmptyPromotion")
+        return w._replace(bad=w.bad | bad) if bad else w
+
+    # -- replication --------------------------------------------------------------------
+
+    def settle(self, w: World) -> World:
+        """Instant replication over every intact link, and acks for the lag window."""
+        nodes = list(w.nodes)
+        for _ in range(len(nodes)):
+            changed = False
+            for i, nd in enumerate(nodes):
+                if not nd.up or nd.role != REPLICA or nd.master is None:
+                    continue
+                mi = self.nindex.get(nd.master)
+                if mi is None:
+                    continue
+                m = nodes[mi]
+                if not m.up or not self.linked(w, self.scope.nodes[i], nd.master):
+                    continue
+                kept = {k: t for k, t in nd.acks if k != nd.master}
+                kept[nd.master] = w.now
+                acks = tuple(sorted(kept.items()))
+                new = nd._replace(
+                    log=m.log, acks=acks, empty_restart=nd.empty_restart and not m.log
+                )
+                if new != nd:
+                    nodes[i] = new
+                    changed = True
+            if not changed:
+                break
+        nodes = [
+            nd._replace(acks=tuple((m, t) for m, t in nd.acks if w.now - t <= self.lag))
+            for nd in nodes
+        ]
+        return w._replace(nodes=tuple(nodes))
+
+    # -- transitions --------------------------------------------------------------------
+
+    def successors(self, w: World) -> Iterator[tuple[tuple[Any, ...], World]]:
+        """Every enabled transition as (label, next world)."""
+        sc = self.scope
+        if (sc.max_time is None or w.now < sc.max_time) and (
+            not sc.lockstep
+            or all(st is None or r >= w.now for st, r in zip(w.daemons, w.rounds, strict=True))
+        ):
+            yield ("advance",), self.apply(w, ("advance",))
+        for i, d in enumerate(sc.daemons):
+            if w.daemons[i] is not None and w.rounds[i] < w.now:
+                yield ("round", d), self.apply(w, ("round", d))
+        batches: set[str] = set()
+        for item in sorted(w.net, key=repr):
+            to, msg = item
+            if w.daemons[self.dindex[to]] is None or not self.linked(w, msg.sender, to):
+                continue
+            if isinstance(msg, DownReport):
+                batches.add(to)
+                continue
+            yield ("deliver", to, msg), self.apply(w, ("deliver", to, msg))
+            if w.dups < sc.duplicates:
+                yield ("duplicate", to, msg), self.apply(w, ("duplicate", to, msg))
+        for to in sorted(batches):
+            yield ("reports", to), self.apply(w, ("reports", to))
+        if w.crashes < sc.crashes:
+            for i, d in enumerate(sc.daemons):
+                if sc.daemon_crashes and w.daemons[i] is not None:
+                    yield ("crash", d), self.apply(w, ("crash", d))
+            for n, nd in zip(sc.nodes, w.nodes, strict=True):
+                if sc.node_crashes and nd.up:
+                    yield ("crash-node", n), self.apply(w, ("crash-node", n))
+        for i, d in enumerate(sc.daemons):
+            if w.daemons[i] is None:
+                yield ("restart", d), self.apply(w, ("restart", d))
+        for n, nd in zip(sc.nodes, w.nodes, strict=True):
+            if not nd.up:
+                yield ("restart-node", n), self.apply(w, ("restart-node", n))
+                if sc.empty_restarts and nd.role == REPLICA:
+                    yield ("restart-node-empty", n), self.apply(w, ("restart-node-empty", n))
+        if w.cut is None and w.partitions < sc.partitions:
+            for side in self.partition_sides():
+                yield ("partition", side), self.apply(w, ("partition", side))
+        if w.cut is not None:
+            yield ("heal",), self.apply(w, ("heal",))
+        if w.writes < sc.writes:
+            for n in sc.nodes:
+                if self.writable(w, n):
+                    yield ("write", n), self.apply(w, ("write", n))
+
+    def partition_sides(self) -> list[frozenset[str]]:
+        sc = self.scope
+        sides: list[frozenset[str]] = []
+        for d in sc.daemons:
+            sides.append(frozenset({d}))
+            for n in sc.nodes:
+                sides.append(frozenset({d, n}))
+        for n in sc.nodes:
+            sides.append(frozenset({n}))
+        return sides
+
+    def apply(self, w: World, label: tuple[Any, ...]) -> World:
+        """The world after transition ``label`` (deterministic: replaying labels replays)."""
+        kind = label[0]
+        if kind == "advance":
+            return self.settle(w._replace(now=w.now + 1))
+        if kind == "round":
+            return self.settle(self._round(w, label[1]))
+        if kind in ("deliver", "duplicate"):
+            to, msg = label[1], label[2]
+            if kind == "deliver":
+                w = w._replace(net=w.net - {(to, msg)})
+            else:
+                w = w._replace(dups=w.dups + 1)
+            return self.settle(self.feed(w, to, Received(msg)))
+        if kind == "reports":
+            # Down reports are idempotent gossip: a daemon gets every pending one at once.
+            to = label[1]
+            batch = sorted(
+                (
+                    m
+                    for t, m in w.net
+                    if t == to and isinstance(m, DownReport) and self.linked(w, m.sender, to)
+                ),
+                key=repr,
+            )
+            w = w._replace(net=w.net - {(to, m) for m in batch})
+            for m in batch:
+                w = self.feed(w, to, Received(m))
+            return self.settle(w)
+        if kind == "crash":
+            i = self.dindex[label[1]]
+            net = frozenset(m for m in w.net if m[0] != label[1])
+            return w._replace(daemons=_put(w.daemons, i, None), net=net, crashes=w.crashes + 1)
+        if kind == "restart":
+            return self.settle(self._boot(w, label[1]))
+        if kind == "crash-node":
+            i = self.nindex[label[1]]
+            nd = w.nodes[i]._replace(up=False)
+            return self.settle(w._replace(nodes=_put(w.nodes, i, nd), crashes=w.crashes + 1))
+        if kind in ("restart-node", "restart-node-empty"):
+            i = self.nindex[label[1]]
+            nd = w.nodes[i]
+            empty = kind == "restart-node-empty"
+            nd = nd._replace(
+                up=True,
+                run=nd.run + 1,
+                log=() if empty else nd.log,
+                empty_restart=empty or nd.empty_restart,
+                paused=False,
+                min_replicas=self.base_min_replicas,
+            )
+            # a restarted node has no replica connections: nobody counts towards its quorum
+            nodes = tuple(
+                o._replace(acks=tuple((m, t) for m, t in o.acks if m != label[1]))
+                for o in _put(w.nodes, i, nd)
+            )
+            return self.settle(w._replace(nodes=nodes))
+        if kind == "partition":
+            return self.settle(w._replace(cut=label[1], partitions=w.partitions + 1))
+        if kind == "heal":
+            return self.settle(w._replace(cut=None))
+        if kind == "write":
+            return self._write(w, label[1])
+        raise ValueError(f"unknown transition {label!r}")
+
+    def _round(self, w: World, d: str, jitter: float = 0.0) -> World:
+        i = self.dindex[d]
+        w = w._replace(rounds=_put(w.rounds, i, w.now))
+        for o in self.scope.daemons:
+            if o != d:
+                ok = w.daemons[self.dindex[o]] is not None and self.linked(w, d, o)
+                w = self.feed(w, d, PeerStatus(o, ok))
+        for n in self.scope.nodes:
+            w = self.feed(w, d, self.probe(w, d, n))
+        return self.feed(w, d, Tick(jitter))
+
+    def probe(self, w: World, d: str, n: str) -> Probe:
+        nd = self.node(w, n)
+        if not nd.up or not self.linked(w, d, n):
+            return Probe(n, False)
+        link = False
+        if nd.role == REPLICA and nd.master is not None:
+            m = self.node(w, nd.master)
+            link = m.up and self.linked(w, n, nd.master)
+        return Probe(
+            n,
+            True,
+            role=nd.role,
+            master=nd.master,
+            link_up=link,
+            offset=len(nd.log),
+            replid="r",
+            run_id=f"{n}.{nd.run}",
+            accepts_writes=self.writable(w, n),
+            empty=not nd.log,
+            min_replicas=nd.min_replicas,
+            paused=nd.paused,
+        )
+
+    def _write(self, w: World, n: str) -> World:
+        """A client writes to ``n`` then WAITs: acknowledged by a majority -> committed."""
+        wid = w.writes + 1
+        i = self.nindex[n]
+        nd = w.nodes[i]._replace(log=(*w.nodes[i].log, wid))
+        w = self.settle(w._replace(nodes=_put(w.nodes, i, nd), writes=wid))
+        holders = sum(1 for o in w.nodes if o.up and wid in o.log)
+        if holders >= self.settings.node_majority:
+            w = w._replace(committed=w.committed | {wid})
+        return w
+
+    # -- reading the world ---------------------------------------------------------------
+
+    def describe(self, w: World) -> str:
+        parts = [f"t={w.now}"]
+        for st, d in zip(w.daemons, self.scope.daemons, strict=True):
+            if st is None:
+                parts.append(f"{d}:down")
+            else:
+                parts.append(f"{d}:{st.role[0]}e{st.epoch}v{st.vote or '-'}c{st.config.epoch}")
+        for n, nd in zip(self.scope.nodes, w.nodes, strict=True):
+            state = "down" if not nd.up else ("P" if nd.role == PRIMARY else f"R<{nd.master}")
+            extra = "W" if self.writable(w, n) else ""
+            parts.append(f"{n}:{state}{extra}{list(nd.log)}")
+        if w.cut is not None:
+            parts.append("cut=" + ",".join(sorted(w.cut)))
+        parts.append(f"net={len(w.net)}")
+        return " ".join(parts)
+
+
+def _put(t: tuple[Any, ...], i: int, v: Any) -> tuple[Any, ...]:
+    return (*t[:i], v, *t[i + 1 :])
