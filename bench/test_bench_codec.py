@@ -230,3 +230,22 @@ def test_pack_commands(benchmark: Any, impl: str) -> None:
         assert len(result) == len(COMMANDS)
         flat = b"".join(b"".join(r) if isinstance(r, list) else r for r in result)
         assert flat == expected
+
+
+# -- scaling: a big bulk fed in 64 KiB pieces costs O(size) -------------------------------
+
+# Both sizes stay below glibc's largest dynamic mmap threshold (32 MiB): above it every
+# round maps fresh pages for every reader, a constant per-byte cost unrelated to parsing.
+SCALING = {size: _bulk(b"s" * (size * 1024 * 1024)) for size in (10, 20)}
+
+
+@pytest.mark.parametrize("size", list(SCALING))
+@pytest.mark.parametrize("impl", ["gungnir", "gungnir-pure"])
+def test_bulk_scaling(benchmark: Any, impl: str, size: int) -> None:
+    """Report with ``--baseline gungnir-10MB``: linear cost shows as 0.50x for 20 MB."""
+    if READERS[impl] is None:
+        pytest.skip("gungnir._resp is not built")
+    benchmark.group = f"scaling {impl}"
+    benchmark.extra_info["impl"] = f"{impl}-{size}MB"
+    result = benchmark(READERS[impl], _chunks(SCALING[size]))
+    assert len(result) == 1 and len(result[0]) == size * 1024 * 1024

@@ -45,6 +45,7 @@ _FILL_KINDS = {42: _ARRAY, 37: _MAP, 126: _SET}
 DEFAULT_MAX_DEPTH = 1024
 DEFAULT_MAX_BULK_LEN = 512 * 1024 * 1024
 DEFAULT_MAX_ELEMENTS = 2**32
+BIG_BULK = 1024 * 1024  # bodies this large are collected in a chunk list, not the buffer
 
 
 def _is_int(line: bytes | bytearray) -> bool:
@@ -83,6 +84,8 @@ class PyReader:
     __slots__ = (
         "_attrs",
         "_base",
+        "_big",
+        "_big_have",
         "_buf",
         "_bulk_at",
         "_bulk_len",
@@ -147,6 +150,19 @@ class PyReader:
             raise ValueError(f"offset + length ({offset} + {length}) exceeds {size} bytes")
         buf = self._buf
         pos = self._pos
+        if self._big is not None and self._big_have < self._bulk_len and length:
+            # A big bulk's body goes straight to its chunk list (joined once at the end).
+            if pos == len(buf):
+                self._buf = buf = bytearray()
+                self._base += pos
+                self._scan = 0
+                self._pos = pos = 0
+            take = min(self._bulk_len - self._big_have, length)
+            self._big.append(bytes(view[offset : offset + take]))
+            self._big_have += take
+            self._base += take
+            offset += take
+            length -= take
         if pos and pos == len(buf):  # all consumed: start afresh, releasing a big buffer
             self._buf = buf = bytearray()
             self._base += pos
@@ -161,11 +177,11 @@ class PyReader:
 
     def has_data(self) -> bool:
         """True when fed bytes are waiting to be parsed."""
-        return len(self._buf) > self._pos
+        return len(self._buf) > self._pos or self._big_have > 0
 
     def buffered(self) -> int:
-        """Number of fed bytes not yet parsed."""
-        return len(self._buf) - self._pos
+        """Number of fed bytes not yet parsed (a big bulk's body counts until returned)."""
+        return len(self._buf) - self._pos + self._big_have
 
     def reset(self) -> None:
         """Forget all buffered data and partial state, and clear a poisoned state."""
@@ -177,6 +193,8 @@ class PyReader:
         self._bulk_len = -1
         self._bulk_type = 0
         self._bulk_at = 0
+        self._big: list[bytes] | None = None
+        self._big_have = 0
         self._attrs: dict[Any, Any] | None = None
         self._poison: ProtocolError | None = None
         self._decode_error: UnicodeDecodeError | None = None
@@ -417,10 +435,28 @@ class PyReader:
                         closed = frame
             if closed is not None:
                 value = closed[1]
+            elif self._big is not None:
+                blen = self._bulk_len
+                if self._big_have < blen or n - pos < 2:
+                    self._pos = pos
+                    return NEED_DATA
+                if buf[pos] != 13 or buf[pos + 1] != 10:
+                    raise self._fail("bulk data not followed by CRLF", pos)
+                pos += 2
+                joined = b"".join(self._big)
+                self._big = None
+                self._big_have = 0
+                self._bulk_len = -1
+                value = joined if encoding is None else self._text(joined)
             elif self._bulk_len >= 0:
                 blen = self._bulk_len
                 end = pos + blen
                 if n < end + 2:
+                    if self._bulk_type == 36 and blen >= BIG_BULK and n - pos < blen:
+                        # Keep the body out of the buffer from now on: see feed().
+                        self._big = [bytes(buf[pos:n])]
+                        self._big_have = n - pos
+                        pos = n
                     self._pos = pos
                     return NEED_DATA
                 if buf[end] != 13 or buf[end + 1] != 10:

@@ -300,3 +300,21 @@ def test_big_bulk_missing_crlf_reports_the_same_offset(factory: Any) -> None:
         reader.gets()
     assert info.value.message == "bulk data not followed by CRLF"
     assert info.value.offset == len(wire) - 2
+
+
+@pytest.mark.parametrize("factory", IMPLS)
+def test_big_bulk_every_boundary_around_the_terminator(factory: Any) -> None:
+    """A big body whose CRLF (and the next reply) arrive split at every point."""
+    body = bytes(range(256)) * 4097  # just over 1 MiB: the big-bulk path
+    wire = b"$%d\r\n%s\r\n:7\r\n" % (len(body), body)
+    cut = len(wire) - 8
+    for extra in range(9):
+        reader = factory()
+        reader.feed(wire[: cut + extra])
+        first = reader.gets()
+        reader.feed(wire[cut + extra :])
+        got = [first] if first is not NEED_DATA else []
+        while (r := reader.gets()) is not NEED_DATA:
+            got.append(r)
+        assert got == [body, 7]
+        assert reader.buffered() == 0
