@@ -115,6 +115,8 @@ cdef inline object _scalar(Reader self, const char *buf, Py_ssize_t pos, Py_ssiz
         q = <const char *>memchr(buf + pos + 1, b'\r', n - pos - 1)
         if q == NULL or q + 1 >= buf + n or q[1] != b'\n' or self.scan > pos:
             return _NOVALUE
+        if q - buf - pos - 1 > self.max_bulk_len:  # "line too long" is the general path's
+            return _NOVALUE
         if _fast_double(buf + pos + 1, q - buf - pos - 1, &dval):
             newpos[0] = q - buf + 2
             return dval

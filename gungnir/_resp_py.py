@@ -354,7 +354,7 @@ class PyReader:
                     pos += 3
                 elif t == 44:  # ,
                     eol = find(b"\r\n", pos + 1, pos + 66)
-                    if eol < 0:
+                    if eol < 0 or eol - pos - 1 > max_bulk:
                         break
                     raw = buf[pos + 1 : eol]
                     plain = raw[1:] if raw[:1] == b"-" else raw

@@ -214,6 +214,9 @@ def test_limits(factory: Any) -> None:
         (b"$?\r\n;3\r\nabc\r\n;2\r\nde\r\n;0\r\n", "streamed string exceeds max_bulk_len"),
         (b"*?\r\n:1\r\n:2\r\n:3\r\n.\r\n", "streamed aggregate exceeds max_elements"),
         (b"+abcdefgh\r\n", "line too long"),
+        (b",10210\r\n", "line too long"),  # doubles obey the line limit, fast path too
+        (b"*2\r\n,1.5\r\n,10210\r\n", "line too long"),
+        (b"*2\r\n+ok\r\n+abcdefgh\r\n", "line too long"),
     ]:
         reader = factory(max_bulk_len=4, max_elements=2)
         reader.feed(wire)
