@@ -11,6 +11,15 @@ A third case runs gungnir at 500 ms detection (the issue's "under 1 s" goal).
 
     pytest bench/test_bench_failover.py -s --benchmark-json=failover.json
 
+With ``GUNGNIR_BENCH_PLOT=PATH.png`` the last run of each setup is also drawn as a timeline
+(writes acknowledged and failed over time, detection, agreement, election, promotion and
+routing marked from the daemons' and the sentinels' logs), with the data beside it as
+``PATH.json`` (redraw it with ``python -m gungnir.runtime.plot PATH.json``).  The picture in
+the docs comes from:
+
+    GUNGNIR_BENCH_FAILOVER_RUNS=1 GUNGNIR_BENCH_PLOT=docs/img/failover-timeline.png \
+        pytest bench/test_bench_failover.py -s -k "sentinel or gungnir_1000ms"
+
 pytest-benchmark's own statistics time kill -> first new ack as polled every 2 ms; the exact
 values (from the writer's timestamps) and the medians are in ``extra_info`` and printed.
 """
@@ -33,6 +42,7 @@ import pytest
 
 from gungnir.local import LocalGroup, _call, free_port, start_group_now, valkey_binary, wait_until
 from gungnir.runtime.cluster import DaemonProcess, cluster_docs, write_docs
+from gungnir.runtime.timeline import Timeline, gungnir_marks, save_timelines, sentinel_marks
 from gungnir.runtime.writer import Writer, count_lost
 
 RUNS = int(os.environ.get("GUNGNIR_BENCH_FAILOVER_RUNS", "5"))
@@ -41,6 +51,9 @@ GROUP = "bench"
 #: The consistency policy's write lease: min-replicas-max-lag + margin + clock drift = 1.6 s.
 CONSISTENCY_LEASE = {"min_replicas_max_lag": 1.0, "lease_margin": 0.5}
 RESULTS: dict[str, dict[str, Any]] = {}
+PLOT = os.environ.get("GUNGNIR_BENCH_PLOT")
+#: The last run of each setup, for the picture.
+TIMELINES: dict[str, Timeline] = {}
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +136,26 @@ class Scenario:
         lost = asyncio.run(count_lost(first.node, "b", list(w.acks)))
         return first.at - self.t_kill, lost
 
+    def timeline(self, label: str, lost: int) -> Timeline:
+        """What the writer saw around the kill, with the milestones from the logs."""
+        assert self.group is not None and self.writer is not None
+        w = self.writer.writer
+        old = (self.group.primary.host, self.group.primary.port)
+        first = w.first_ack_after(self.t_kill, not_on=old)
+        tl = Timeline.from_writer(
+            label,
+            self.t_kill,
+            [a.at for a in list(w.acks)],
+            list(w.failures),
+            first_write=first.at if first is not None else None,
+        )
+        tl.lost = lost
+        self.add_marks(tl, time.time() - time.monotonic())
+        return tl
+
+    def add_marks(self, tl: Timeline, wall_offset: float) -> None:
+        raise NotImplementedError
+
     def stop(self) -> None:
         if self.writer is not None:
             self.writer.stop()
@@ -183,6 +216,10 @@ class SentinelScenario(Scenario):
     def endpoints(self) -> list[tuple[str, int]]:
         return [("127.0.0.1", s.port) for s in self.procs]
 
+    def add_marks(self, tl: Timeline, wall_offset: float) -> None:
+        logs = [self.tmp / f"sentinel-{s.port}.log" for s in self.procs]
+        sentinel_marks(tl, self.t_kill, logs, wall_offset=wall_offset)
+
 
 class GungnirScenario(Scenario):
     def __init__(self, detection: float, policy: str = "availability") -> None:
@@ -200,6 +237,8 @@ class GungnirScenario(Scenario):
         if self.policy == "consistency":
             settings.update(policy="consistency", **CONSISTENCY_LEASE)
         self.docs = cluster_docs(nodes, self.tmp, group=GROUP, settings=settings)
+        for d in self.docs:  # JSON lines carry +sdown/+odown with a timestamp for the plot
+            d["daemon"]["log_format"] = "json"
         self.procs = [DaemonProcess(p).start() for p in write_docs(self.docs, self.tmp)]
 
         def ready() -> bool:
@@ -221,6 +260,17 @@ class GungnirScenario(Scenario):
         return [
             ("127.0.0.1", int(d["peers"][d["daemon"]["id"]].rsplit(":", 1)[1])) for d in self.docs
         ]
+
+    def add_marks(self, tl: Timeline, wall_offset: float) -> None:
+        ids = [d["daemon"]["id"] for d in self.docs]
+        gungnir_marks(
+            tl,
+            self.t_kill,
+            [self.tmp / i / "decisions.jsonl" for i in ids],
+            [self.tmp / f"{i}.log" for i in ids],
+            wall_offset=wall_offset,
+            old_primary="node-0",
+        )
 
 
 def _measure(benchmark: Any, make: Any) -> None:
@@ -244,6 +294,8 @@ def _measure(benchmark: Any, make: Any) -> None:
             unavailable, lost = s.result()
             values.append(unavailable)
             losses.append(lost)
+            if PLOT:
+                TIMELINES[s.name] = s.timeline(LABELS.get(s.name, s.name), lost)
         finally:
             s.stop()
 
@@ -266,6 +318,34 @@ def _measure(benchmark: Any, make: Any) -> None:
     print(f"\n{name}: median {RESULTS[name]['median_s']:.3f}s "
           f"range {min(values):.3f}-{max(values):.3f}s runs {RESULTS[name]['runs_s']} "
           f"lost {losses}")  # fmt: skip
+
+
+LABELS = {
+    "sentinel": "Valkey Sentinel (down-after 1000 ms)",
+    "gungnir-1000ms": "gungnir, availability policy (down_after 1.0 s)",
+    "gungnir-500ms": "gungnir, availability policy (down_after 0.5 s)",
+    "gungnir-1000ms-consistency": "gungnir, consistency policy (down_after 1.0 s, lease 1.6 s)",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _plot_at_end() -> Any:
+    """After the module's tests: the timelines as JSON and, with matplotlib, as a PNG."""
+    yield
+    if not PLOT or not TIMELINES:
+        return
+    from gungnir.runtime.plot import PlotUnavailable, plot
+
+    order = ["gungnir-1000ms", "sentinel", "gungnir-500ms", "gungnir-1000ms-consistency"]
+    tls = [TIMELINES[k] for k in order if k in TIMELINES]
+    title = "kill -9 of the primary: 1 primary + 2 replicas, 3 watchers, one writer every 2 ms"
+    data = Path(PLOT).with_suffix(".json")
+    data.parent.mkdir(parents=True, exist_ok=True)
+    save_timelines(data, tls, title=title)
+    try:
+        print(f"\nfailover timeline: {plot(tls, PLOT, title=title)} (data {data})")
+    except PlotUnavailable as exc:
+        print(f"\nno failover timeline picture: {exc} (data {data})")
 
 
 def test_sentinel_1000ms(benchmark: Any) -> None:

@@ -44,6 +44,9 @@ class Writer:
     acks: list[Ack] = field(default_factory=list)
     errors: int = 0
     attempts: int = 0
+    #: When a write attempt failed (error, timeout, or no primary to connect to): the red
+    #: side of the failover timeline plot.  Bounded like ``acks`` by ``max_writes``.
+    failures: list[float] = field(default_factory=list)
     _stop: bool = False
 
     async def _primary(self) -> Address | None:
@@ -77,6 +80,8 @@ class Writer:
                             *node, connect_timeout=self.timeout, command_timeout=self.timeout
                         )
                 if conn is None:
+                    self.attempts += 1  # a failed attempt: no primary known or reachable
+                    self.failures.append(time.monotonic())
                     await asyncio.sleep(self.interval)  # retry pacing, no condition to await
                     continue
             key = self.attempts
@@ -85,6 +90,7 @@ class Writer:
                 await conn.execute("SET", f"{self.prefix}:{key}", str(key))
             except Exception:
                 self.errors += 1
+                self.failures.append(time.monotonic())
                 conn.close()
                 conn = None
                 continue
