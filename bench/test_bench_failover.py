@@ -18,7 +18,7 @@ routing marked from the daemons' and the sentinels' logs), with the data beside 
 the docs comes from:
 
     GUNGNIR_BENCH_FAILOVER_RUNS=1 GUNGNIR_BENCH_PLOT=docs/img/failover-timeline.png \
-        pytest bench/test_bench_failover.py -s -k "sentinel or gungnir_1000ms"
+        pytest bench/test_bench_failover.py -s -k "sentinel or gungnir_1000ms and not consistency"
 
 pytest-benchmark's own statistics time kill -> first new ack as polled every 2 ms; the exact
 values (from the writer's timestamps) and the medians are in ``extra_info`` and printed.
