@@ -5,8 +5,9 @@ The pieces, one module each:
 - :mod:`~gungnir.faults.net` — a private switch, one namespace per test host, and the network
   faults (per-pair drops, link down, loss, delay) applied at that switch;
 - :mod:`~gungnir.faults.nemesis` — faults as small ``start()``/``stop()`` objects;
-- :mod:`~gungnir.faults.sut` — the "HA system under test" interface (Sentinel now, Gungnir
-  when the daemon exists);
+- :mod:`~gungnir.faults.sut` — the "HA system under test" interface, implemented by
+  :mod:`~gungnir.faults.sentinel` (Valkey's Sentinel, the baseline) and
+  :mod:`~gungnir.faults.daemons` (Gungnir's ``gungnir run`` daemons, both policies);
 - :mod:`~gungnir.faults.workload` and :mod:`~gungnir.faults.probe` — recorded client
   operations and role probes;
 - :mod:`~gungnir.faults.checker` — pure analysis of a history: lost acknowledged writes,

@@ -1,6 +1,7 @@
 """Fault campaigns: lists of scenarios, and the command that runs them.
 
     sudo python -m gungnir.faults.campaign --campaign ci      # 5 scenarios, ~3.5 minutes
+    sudo python -m gungnir.faults.campaign --sut all --campaign full   # side by side
     sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~12 minutes
     sudo python -m gungnir.faults.campaign --only isolate --results fault-results/
     python -m gungnir.faults.campaign --recheck fault-results/<run>/<sut>-<scenario>
@@ -9,8 +10,9 @@ Each scenario prints progress lines (which scenario, which phase, how far, how m
 acknowledged so far) and writes ``<results>/<sut>-<scenario>/{history.json,report.md}``; the
 campaign writes ``summary.md`` and ``summary.json`` beside them and prints the table.
 
-The exit status is 0 when every scenario ran, 1 when one could not run (a harness error), and
-— with ``--expect-safe`` — 2 when any scenario lost an acknowledged write or had a two-writer
+The exit status is 0 when every scenario ran, 1 when one could not run (a harness error), 2
+when the replay of Gungnir's decision logs found a step the model forbids, and — with
+``--expect-safe`` — 2 when any scenario lost an acknowledged write or had a two-writer
 interval (the acceptance test for Gungnir's consistency policy; Sentinel fails it by design).
 """
 
@@ -27,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from gungnir.faults import nemesis as nm
+from gungnir.faults.daemons import GungnirSUT
 from gungnir.faults.net import sweep_leftovers, unavailable_reason
 from gungnir.faults.report import campaign_markdown
 from gungnir.faults.runner import Scenario, recheck, run_scenario
 from gungnir.faults.sentinel import SentinelSUT
-from gungnir.faults.sut import GungnirSUT, SystemUnderTest
+from gungnir.faults.sut import SystemUnderTest
 from gungnir.faults.workload import WorkloadConfig
 
 __all__ = ["CAMPAIGNS", "main", "scenarios"]
@@ -53,6 +56,7 @@ def _ci() -> list[Scenario]:
             lambda t: nm.Isolate(t),
             fault_s=15,
             sut_options=MIN_REPLICAS,
+            only_for="sentinel",
             description="As isolate-primary-15s, with min-replicas-to-write 1 and "
             "min-replicas-max-lag 10 on every node.",
         ),
@@ -89,6 +93,7 @@ def _full() -> list[Scenario]:
             lambda t: nm.Isolate(t),
             fault_s=30,
             sut_options=MIN_REPLICAS,
+            only_for="sentinel",
         ),
         Scenario(
             "isolate-primary-15s-wait",
@@ -151,10 +156,27 @@ def _full() -> list[Scenario]:
 
 
 CAMPAIGNS: dict[str, Callable[[], list[Scenario]]] = {"ci": _ci, "full": _full}
+
+
+def _gungnir(policy: str) -> Callable[[Mapping[str, Any]], SystemUnderTest]:
+    def make(options: Mapping[str, Any]) -> SystemUnderTest:
+        return GungnirSUT({**options, "policy": policy})
+
+    return make
+
+
 SUTS: dict[str, Callable[[Mapping[str, Any]], SystemUnderTest]] = {
     "sentinel": SentinelSUT,
-    "gungnir": GungnirSUT,
+    "gungnir-availability": _gungnir("availability"),
+    "gungnir-consistency": _gungnir("consistency"),
 }
+#: ``--sut all``: the side-by-side table, baseline first.
+ALL_SUTS = ("sentinel", "gungnir-availability", "gungnir-consistency")
+
+
+def applies(scenario: Scenario, sut: str) -> bool:
+    """Whether ``scenario`` runs against ``sut`` (Sentinel-only knobs are skipped elsewhere)."""
+    return scenario.only_for is None or sut.startswith(scenario.only_for)
 
 
 def scenarios(campaign: str, only: Sequence[str] = ()) -> list[Scenario]:
@@ -174,7 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--sut", choices=sorted(SUTS), default="sentinel")
+    parser.add_argument(
+        "--sut",
+        action="append",
+        choices=[*sorted(SUTS), "all"],
+        help="system under test (repeatable; 'all' = sentinel and both Gungnir policies, "
+        "side by side per scenario); default sentinel",
+    )
     parser.add_argument("--campaign", choices=sorted(CAMPAIGNS), default="ci")
     parser.add_argument("--only", action="append", default=[], help="scenario name substring")
     parser.add_argument("--results", type=Path, default=Path("fault-results"))
@@ -192,19 +220,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="exit 2 on any lost acknowledged write or two-writer interval",
     )
     args = parser.parse_args(argv)
+    suts: list[str] = []
+    for name in args.sut or ["sentinel"]:
+        for one in ALL_SUTS if name == "all" else (name,):
+            if one not in suts:
+                suts.append(one)
 
     if args.recheck:
         rechecked = [recheck(path) for path in args.recheck]
         print(campaign_markdown("re-checked runs", rechecked, "--recheck"))
         return 0
     chosen = scenarios(args.campaign, args.only)
-    if args.list or not chosen:
-        for s in chosen:
+    runs = [(s, sut) for s in chosen for sut in suts if applies(s, sut)]
+    if args.list or not runs:
+        for s, sut in runs:
             extra = {
                 k: v for k, v in vars(s.workload).items() if k in ("wait", "reconnect_s") and v
             }
-            print(f"{s.name:34} fault {s.fault_s:2g} s  {dict(s.sut_options) or ''} {extra or ''}")
-        return 0 if chosen else 1
+            print(
+                f"{sut:21} {s.name:34} fault {s.fault_s:2g} s  "
+                f"{dict(s.sut_options) or ''} {extra or ''}"
+            )
+        return 0 if runs else 1
     reason = unavailable_reason()
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
@@ -215,40 +252,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"removed leftovers of an earlier run: {swept}")
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    root = args.results / f"{args.sut}-{args.campaign}-{stamp}"
+    label = "all" if len(suts) == len(ALL_SUTS) else "+".join(suts)
+    root = args.results / f"{label}-{args.campaign}-{stamp}"
     root.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     rows: list[dict[str, Any]] = []
     status = 0
-    for index, scenario in enumerate(chosen, start=1):
+    for index, (scenario, sut) in enumerate(runs, start=1):
 
         def progress(line: str, index: int = index) -> None:
             elapsed = time.monotonic() - began
-            print(f"[{index}/{len(chosen)} {elapsed:5.0f}s] {line}", flush=True)
+            print(f"[{index}/{len(runs)} {elapsed:5.0f}s] {line}", flush=True)
 
-        progress(f"{args.sut} {scenario.name}: {scenario.description or 'running'}")
+        progress(f"{sut} {scenario.name}: {scenario.description or 'running'}")
         try:
-            row = run_scenario(scenario, SUTS[args.sut], root, progress)
+            row = run_scenario(scenario, SUTS[sut], root, progress)
         except KeyboardInterrupt:
             print("interrupted; everything started has been stopped", file=sys.stderr)
             return 130
         except Exception as exc:
             traceback.print_exc()
-            rows.append({"sut": args.sut, "scenario": scenario.name, "error": repr(exc)})
+            rows.append({"sut": sut, "scenario": scenario.name, "error": repr(exc)})
             status = 1
             continue
         rows.append(row)
         progress(
             f"{scenario.name}: lost {row['lost']} of {row['sadd_acked']} acked SADDs "
             f"(window {row['lost_window_s']:.1f} s), two-writer {row['two_writer_s']:.1f} s, "
-            f"failover {row['failover_s']} s, converged {row['converged']}"
+            f"failover {row['failover_s']} s, converged {row['converged']}, "
+            f"trace {row.get('trace', '—')}"
         )
+        if row.get("trace_ok") is False:
+            print(f"FORBIDDEN STEP in the decision logs of {row['run_dir']}", file=sys.stderr)
+            status = max(status, 2)
         if args.expect_safe and (row["lost"] or row["two_writer_s"]):
             status = max(status, 2)
     command = "python -m gungnir.faults.campaign " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    title = f"{args.sut} — {args.campaign} campaign ({stamp})"
+    title = f"{', '.join(suts)} — {args.campaign} campaign ({stamp})"
     text = campaign_markdown(title, rows, command.strip())
     (root / "summary.md").write_text(text)
     (root / "summary.json").write_text(json.dumps(rows, indent=1, default=str))

@@ -11,7 +11,11 @@ row is what goes into the campaign table (and the README's results table):
 - *two-primary* — total time two nodes answered ROLE master;
 - *clients failed over after* — fault start to the first acknowledgement from another node;
 - *recovery* — heal to the end of the last failed operation;
-- *converged* — whether nodes and daemons agreed on one primary at the end.
+- *converged* — whether nodes and daemons agreed on one primary at the end;
+- *lease* — Gungnir's documented write lease under the consistency policy (the bound on the
+  lost window of plain acknowledged writes);
+- *trace replay* — the daemons' merged decision logs replayed through the abstract model:
+  ``ok``, or ``FAILED`` (a step the model forbids: the run fails).
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ COLUMNS = [
     ("scenario", "scenario"),
     ("acked", "acked writes"),
     ("lost", "lost acked SADDs"),
+    ("wait_lost", "lost WAIT-majority-acked"),
     ("old_primary_lost", "old primary's acked SADDs lost"),
     ("lost_window_s", "lost window (s)"),
+    ("lease_s", "lease (s)"),
     ("two_writer_s", "two-writer (s)"),
     ("two_primary_s", "two-primary (s)"),
     ("failover_s", "clients failed over after (s)"),
     ("recovery_s", "recovery (s)"),
     ("converged", "converged"),
+    ("trace", "trace replay"),
 ]
 
 
@@ -68,6 +75,14 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
     if "wait_acked" in v["sadd"]:
         row["wait_acked"] = v["sadd"]["wait_acked"]
         row["wait_acked_lost"] = v["sadd"]["wait_acked_lost"]
+        row["wait_lost"] = f"{v['sadd']['wait_acked_lost']}/{v['sadd']['wait_acked']}"
+    if "lease_s" in options and options.get("policy") == "consistency":
+        row["lease_s"] = options["lease_s"]
+    trace = record.get("trace")
+    if trace is not None:
+        row["trace_ok"] = bool(trace["ok"])
+        row["trace"] = "ok" if trace["ok"] else "FAILED"
+        row["trace_lines"] = trace["lines"]
     return row
 
 
@@ -136,6 +151,17 @@ def run_markdown(record: dict[str, Any]) -> str:
             f"({w['duration_s']:.1f} s, {w['witnesses']} witnessing writes)"
         )
     out.append(f"- Two nodes answering ROLE master: {v['two_primary_s']:.1f} s in total.")
+    trace = record.get("trace")
+    if trace is not None:
+        out.append(f"- Decision logs replayed through the abstract model: {trace['summary']}")
+        failure = trace.get("failure")
+        if failure:
+            out.append(
+                f"  - **FORBIDDEN STEP** at line {failure['line_no']} of {trace['file']}: "
+                f"{failure['rule']}: {failure['message']}\n    `{failure['line']}`"
+            )
+        if trace.get("missing_logs"):
+            out.append(f"  - missing logs: {trace['missing_logs']}")
     out += ["", "## Faults and availability", ""]
     for f in v["faults"]:
         out.append(

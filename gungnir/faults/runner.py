@@ -9,7 +9,10 @@ The timeline of a run (all times on one monotonic clock starting at 0):
 4. keep the workload going until the system converges (bounded by ``max_tail_s``) and then for
    ``settle_s`` more, so that writes still sent to a stale primary after the heal are recorded;
 5. stop the clients, wait for final convergence, read the final primary's data, check, and
-   write ``history.json`` and ``report.md``.
+   write ``history.json`` and ``report.md``;
+6. if the system keeps decision logs (Gungnir's daemons), merge them on their shared monotonic
+   clock into ``decisions.jsonl`` and replay it through :mod:`gungnir.verify.trace`: a step the
+   model forbids fails the run (``trace.ok`` false in the history, the report and the summary).
 
 Everything is torn down in ``finally`` blocks: nemesis healed, threads stopped, processes
 stopped by pid, namespaces deleted.
@@ -18,6 +21,7 @@ stopped by pid, namespaces deleted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -34,8 +38,9 @@ from gungnir.faults.probe import RoleProber
 from gungnir.faults.sut import SystemUnderTest
 from gungnir.faults.workload import COUNTER_KEY, SET_KEY, Workload, WorkloadConfig
 from gungnir.local import wait_until
+from gungnir.verify.trace import check_trace_file
 
-__all__ = ["Scenario", "load_history", "recheck", "run_scenario"]
+__all__ = ["Scenario", "load_history", "merge_decision_logs", "recheck", "run_scenario"]
 
 Progress = Callable[[str], None]
 
@@ -53,6 +58,8 @@ class Scenario:
     settle_s: float = 3.0
     max_tail_s: float = 45.0
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    #: Only for this system (``sentinel``): scenarios whose options mean nothing to the others.
+    only_for: str | None = None
 
 
 def _hold(seconds: float, label: str, progress: Progress, workload: Workload) -> None:
@@ -79,16 +86,19 @@ def run_scenario(
     sut = make_sut(scenario.sut_options)
     run_dir = results_root / f"{sut.name}-{scenario.name}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    workload_config = scenario.workload
+    if workload_config.wait is None and sut.workload_wait() is not None:
+        workload_config = dataclasses.replace(workload_config, wait=sut.workload_wait())
     record: dict[str, Any] = {
         "scenario": scenario.name,
         "description": scenario.description,
         "sut": sut.describe(),
         "fault_s": scenario.fault_s,
         "workload": {
-            "clients": scenario.workload.clients,
-            "rate_per_client": scenario.workload.rate,
-            "wait": scenario.workload.wait,
-            "reconnect_s": scenario.workload.reconnect_s,
+            "clients": workload_config.clients,
+            "rate_per_client": workload_config.rate,
+            "wait": workload_config.wait,
+            "reconnect_s": workload_config.reconnect_s,
         },
         "wall_clock_start": time.time(),
         "events": [],
@@ -115,7 +125,7 @@ def run_scenario(
             prober = RoleProber(sut.nodes, clock)
             prober.start()
             budget = scenario.warmup_s + scenario.fault_s + scenario.max_tail_s + 60
-            workload = Workload(sut.client, scenario.workload, clock, clock() + budget)
+            workload = Workload(sut.client, workload_config, clock, clock() + budget)
             workload.start()
             wait_until(lambda: workload.ok_count() > 0, timeout=15, what="first acknowledged write")
             _hold(scenario.warmup_s, f"{scenario.name}: warm-up", progress, workload)
@@ -164,8 +174,65 @@ def run_scenario(
             sut.stop()
             record["ops"] = [op.to_dict() for op in workload.history] if workload else []
             record["probes"] = [s.to_dict() for s in prober.samples] if prober else []
+            logs = sut.decision_logs()
+            if logs:
+                record["trace"] = replay_decisions(logs, run_dir / "decisions.jsonl")
             summary = _write(run_dir, record)
     return summary
+
+
+def merge_decision_logs(logs: list[Path], out: Path) -> int:
+    """Merge several daemons' decision logs into ``out``, ordered by each line's ``t``.
+
+    The daemons run on one machine, so their ``t`` (the ``now`` their core was given: the
+    kernel's monotonic clock) is one clock: a grant is logged before the election that counts
+    it. Ties keep each file's own order. Lines that are not JSON objects with a numeric ``t``
+    are kept (at the end) so the checker reports them as malformed instead of their vanishing.
+    """
+    timed: list[tuple[float, int, int, str]] = []
+    bad: list[str] = []
+    for index, path in enumerate(logs):
+        if not path.exists():
+            continue
+        for line_no, text in enumerate(path.read_text(errors="replace").splitlines()):
+            if not text.strip():
+                continue
+            try:
+                t = json.loads(text)["t"]
+                timed.append((float(t), index, line_no, text))
+            except (ValueError, KeyError, TypeError):
+                bad.append(text)
+    timed.sort()
+    lines = [text for *_, text in timed] + bad
+    out.write_text("".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def replay_decisions(logs: list[Path], merged: Path) -> dict[str, Any]:
+    """Replay the daemons' decisions through the abstract model; the verdict for the history."""
+    missing = [str(p) for p in logs if not p.exists()]
+    count = merge_decision_logs(logs, merged)
+    report = check_trace_file(merged)
+    failure = report.failure
+    return {
+        "ok": report.ok and count > 0 and not missing,
+        "file": merged.name,
+        "lines": count,
+        "missing_logs": missing,
+        "summary": report.summary(),
+        "kinds": dict(report.kinds),
+        "leaders": report.leaders,
+        "highest_epoch": report.max_epoch,
+        "failure": None
+        if failure is None
+        else {
+            "line_no": failure.line_no,
+            "line": failure.line,
+            "rule": failure.rule,
+            "message": failure.message,
+            "malformed": failure.malformed,
+        },
+    }
 
 
 def _await_convergence(sut: SystemUnderTest, timeout: float) -> float | None:

@@ -4,7 +4,8 @@ The harness (network, nemeses, workload, checker) knows nothing about Sentinel o
 talks to a :class:`SystemUnderTest`. Two implementations are planned:
 
 - :class:`gungnir.faults.sentinel.SentinelSUT` — Valkey's own Sentinel, the baseline;
-- :class:`GungnirSUT` — Gungnir's daemons; an interface stub until the daemon exists.
+- :class:`gungnir.faults.daemons.GungnirSUT` — Gungnir's daemons (``gungnir run``), whose
+  decision logs are replayed through the trace checker after every run.
 
 A SUT owns the processes it starts (Valkey nodes and HA daemons), each placed on a test host
 from :class:`gungnir.faults.net.TestNet`. Hosts are named ``n1..nN`` for nodes and ``d1..dN``
@@ -25,7 +26,6 @@ from gungnir.local import ValkeyProcess
 
 __all__ = [
     "Convergence",
-    "GungnirSUT",
     "NodeRole",
     "SystemUnderTest",
     "WorkloadClient",
@@ -152,55 +152,11 @@ class SystemUnderTest(abc.ABC):
         """What the report prints about this SUT's configuration."""
         return {"name": self.name, **self.options}
 
-
-class GungnirSUT(SystemUnderTest):
-    """Gungnir's daemons as the system under test — interface only, for now.
-
-    The daemon does not exist yet. When it does, this class must: start one ``gungnir run``
-    per daemon host (``launcher`` = the host's ``ip netns exec`` prefix, peers named by their
-    test addresses, the policy from ``options["policy"]``), start the Valkey nodes exactly as
-    :class:`~gungnir.faults.sentinel.SentinelSUT` does, answer :meth:`reported_primary` and
-    :meth:`convergence` from the daemons, route :meth:`client` the way a Gungnir user would,
-    and expose the daemons' JSON decision logs (:meth:`decision_logs`) so the campaign can
-    replay them through the trace checker. If the daemon answers the Sentinel commands on its
-    RESP endpoint, the shortest path is a subclass of ``SentinelSUT`` that overrides
-    ``_make_daemon`` (and ``_daemons_ready`` if its ``SENTINEL MASTER`` fields differ).
-    Deliberately not faked.
-    """
-
-    name = "gungnir"
-
-    def _missing(self) -> NotImplementedError:
-        return NotImplementedError(
-            "GungnirSUT is an interface stub: the Gungnir daemon is not available yet"
-        )
-
-    def host_names(self) -> Sequence[str]:
-        raise self._missing()
-
-    def start(self, net: TestNet, workdir: Path) -> None:
-        raise self._missing()
-
-    def stop(self) -> None:
+    def workload_wait(self) -> tuple[int, int] | None:
+        """``(replicas, timeout_ms)`` for WAIT after each write when the system asks for it
+        (Gungnir's consistency policy); ``None``: plain writes, unless the scenario says so."""
         return None
 
-    @property
-    def nodes(self) -> Mapping[str, ValkeyProcess]:
-        raise self._missing()
-
-    @property
-    def daemons(self) -> Mapping[str, ValkeyProcess]:
-        raise self._missing()
-
-    def reported_primary(self) -> str | None:
-        raise self._missing()
-
-    def convergence(self) -> Convergence:
-        raise self._missing()
-
-    def client(self, index: int) -> WorkloadClient:
-        raise self._missing()
-
     def decision_logs(self) -> list[Path]:
-        """The daemons' JSON-lines decision logs, for the trace checker."""
-        raise self._missing()
+        """JSON-lines decision logs the runner replays through the trace checker (none here)."""
+        return []

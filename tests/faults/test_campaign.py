@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
 from gungnir.faults.campaign import main, scenarios
-from gungnir.faults.sut import GungnirSUT
+from gungnir.faults.daemons import GungnirSUT
+from gungnir.runtime.config import load
 
 pytestmark = pytest.mark.faults
 
@@ -27,10 +33,41 @@ def test_list_and_filter(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--list", "--only", "no-such-scenario"]) == 1
 
 
-def test_gungnir_sut_is_an_honest_stub() -> None:
-    sut = GungnirSUT({"policy": "consistency"})
-    with pytest.raises(NotImplementedError, match="not available yet"):
-        sut.host_names()
-    with pytest.raises(NotImplementedError):
-        sut.client(0)
-    sut.stop()  # nothing started, nothing to stop
+def _fake_net(names: list[str]) -> Any:
+    hosts = {
+        n: SimpleNamespace(address=f"10.213.9.{i}", launcher=[]) for i, n in enumerate(names, 1)
+    }
+    return SimpleNamespace(hosts=hosts)
+
+
+@pytest.mark.parametrize("policy", ["availability", "consistency"])
+def test_gungnir_sut_writes_configs_the_daemon_accepts(tmp_path: Path, policy: str) -> None:
+    """Each daemon's file passes the daemon's own validation (timing rule included)."""
+    sut = GungnirSUT({"policy": policy, "min_replicas_to_write": 1})
+    assert sut.name == f"gungnir-{policy}"
+    net = _fake_net(list(sut.host_names()))
+    daemon = sut._make_daemon("d2", net, tmp_path, None)  # type: ignore[arg-type]
+    config = load(daemon.config_file)  # type: ignore[attr-defined]
+    assert config.id == "d2" and config.bind == ("10.213.9.5", 26379)
+    assert sorted(config.peers) == ["d1", "d2", "d3"]
+    (group,) = config.groups.values()
+    assert group.name == "gnf"  # the Sentinel service name the clients ask for
+    assert group.settings.policy == policy
+    assert group.settings.initial_primary == "n1"
+    assert group.nodes["n3"] == ("10.213.9.3", 6379)
+    assert sut.lease_s == pytest.approx(group.settings.lease)
+    assert sut.decision_logs() == [tmp_path / "decisions.jsonl"]
+    assert config.decision_log == tmp_path / "decisions.jsonl"
+    # WAIT for a majority only where the policy promises something for it.
+    assert sut.workload_wait() == ((1, 500) if policy == "consistency" else None)
+    assert "min_replicas_to_write" not in json.dumps(sut.describe())
+
+
+def test_sentinel_only_scenarios_are_not_run_against_gungnir(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--list", "--sut", "all", "--only", "isolate-primary-15s"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("sentinel") and "minreplicas" in ln for ln in lines)
+    assert not any(ln.startswith("gungnir") and "minreplicas" in ln for ln in lines)
+    assert sum(ln.startswith("gungnir-consistency") for ln in lines) == 2

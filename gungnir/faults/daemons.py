@@ -1,0 +1,230 @@
+"""Gungnir's own daemons as the system under test, in the same topology as the Sentinel baseline.
+
+Three machines, each with one Valkey node (``nI``) and one ``gungnir run`` daemon (``dI``) in
+their own namespaces; the three daemons are the fixed voter set and watch one group named like
+the Sentinel service (``gnf``), so the workload is *unchanged*: redis-py's ``Sentinel`` client
+asks the daemons for the primary exactly as it asks Valkey's Sentinels (no gungnir code on the
+client side). Only the daemon process and its readiness/convergence checks differ, hence a
+subclass of :class:`~gungnir.faults.sentinel.SentinelSUT`.
+
+Why real ``python -m gungnir run`` processes (not in-process daemons): kill -9 and SIGSTOP must
+hit one daemon and nothing else, and a partition must cut its sockets for real.
+
+Every daemon writes its JSON-lines decision log into its own working directory (appended across
+restarts, as a real deployment's file is); :meth:`GungnirSUT.decision_logs` hands them to the
+runner, which replays them merged through :mod:`gungnir.verify.trace` after every run.
+
+Options (all recorded in the report): ``policy`` (``availability`` or ``consistency``) and any
+group setting of :class:`gungnir.core.Settings` (timings). The defaults detect a dead primary in
+1 s, like the baseline's ``down-after-milliseconds 1000``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gungnir.faults.net import TestNet
+from gungnir.faults.sentinel import SERVICE, SentinelSUT
+from gungnir.faults.sut import DAEMON_PORT, VALKEY_PORT, Convergence
+from gungnir.local import ValkeyProcess
+
+__all__ = ["TIMINGS", "DaemonHostProcess", "GungnirSUT"]
+
+#: Group timings: 1 s detection like the baseline; timing rule 0.5 + 0.1 + 0.1 < 1.0.
+#: Lease under consistency: min_replicas_max_lag 2 + lease_margin 0.5 + max_clock_drift 0.1.
+TIMINGS: dict[str, Any] = {
+    "probe_interval": 0.1,
+    "down_after": 1.0,
+    "report_ttl": 2.0,
+    "election_timeout": 1.0,
+    "election_jitter": 0.3,
+    "fence_after": 0.5,
+    "promote_after": 1.0,
+    "max_clock_drift": 0.1,
+    "failover_timeout": 10.0,
+    "min_replicas_max_lag": 2.0,
+    "lease_margin": 0.5,
+    "probe_timeout": 0.5,
+    "action_timeout": 1.0,
+}
+#: Options of the Sentinel baseline that mean nothing here (the daemon owns min-replicas).
+_SENTINEL_ONLY = {"min_replicas_to_write", "down_after_ms", "failover_timeout_ms"}
+
+
+@dataclass
+class DaemonHostProcess(ValkeyProcess):
+    """``python -m gungnir run --config FILE`` with the lifecycle of a test-host process.
+
+    Subclassing :class:`ValkeyProcess` gives the nemeses what they already use (``pid``,
+    ``kill(sig)``, ``start()``, ``stop()``, ``command()``) and the same readiness test (the
+    daemon answers ``PING`` on its RESP endpoint). The output goes to ``<name>.log`` in the
+    working directory, appended across restarts, so a killed daemon's last words are kept.
+    """
+
+    config_file: Path | None = None
+
+    def _argv(self) -> list[str]:
+        assert self.config_file is not None
+        return [*self.launcher, sys.executable, "-m", "gungnir", "run", "--config",
+                str(self.config_file)]  # fmt: skip
+
+    def _spawn(self) -> None:
+        assert self.workdir is not None
+        with self.logfile.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self._argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+class GungnirSUT(SentinelSUT):
+    """One primary, two replicas, three ``gungnir run`` voters (one per machine)."""
+
+    name = "gungnir"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        given = {k: v for k, v in (options or {}).items() if k not in _SENTINEL_ONLY}
+        merged: dict[str, Any] = {"policy": "availability", **TIMINGS, **given}
+        super().__init__(merged)
+        for key in _SENTINEL_ONLY:  # SentinelSUT's own defaults
+            self.options.pop(key, None)
+        self.policy = str(self.options["policy"])
+        self.name = f"gungnir-{self.policy}"
+        self._secret = secrets.token_hex(16)
+        self._workdirs: dict[str, Path] = {}
+
+    # -- settings the report and the tests need -------------------------------------------------
+
+    @property
+    def lease_s(self) -> float:
+        """The documented write lease: min_replicas_max_lag + lease_margin + max_clock_drift."""
+        o = self.options
+        return (
+            float(o["min_replicas_max_lag"])
+            + float(o["lease_margin"])
+            + float(o["max_clock_drift"])
+        )
+
+    @property
+    def write_quorum(self) -> int:
+        """``min-replicas-to-write`` the daemons keep on the primary (a majority minus one)."""
+        nodes = len(self._node_names)
+        return nodes // 2 if self.policy == "consistency" else 0
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["lease_s"] = round(self.lease_s, 3)
+        return out
+
+    def workload_wait(self) -> tuple[int, int] | None:
+        """The consistency policy's clients confirm writes with WAIT for a majority."""
+        return (self.write_quorum, 500) if self.policy == "consistency" else None
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def _node_config(self) -> dict[str, str]:
+        return {}  # the daemons set min-replicas-to-write themselves under consistency
+
+    def _group_doc(self, net: TestNet) -> dict[str, Any]:
+        doc: dict[str, Any] = {k: v for k, v in self.options.items() if k != "replicas"}
+        doc["nodes"] = {n: f"{net.hosts[n].address}:{VALKEY_PORT}" for n in self._node_names}
+        doc["initial_primary"] = self._node_names[0]
+        return doc
+
+    def _make_daemon(
+        self, name: str, net: TestNet, directory: Path, primary: ValkeyProcess
+    ) -> ValkeyProcess:
+        host = net.hosts[name]
+        doc = {
+            "daemon": {
+                "id": name,
+                "bind": f"{host.address}:{DAEMON_PORT}",
+                "state_dir": str(directory / "state"),
+                "decision_log": str(directory / "decisions.jsonl"),
+                "secret": self._secret,
+                "log_level": "INFO",
+            },
+            "peers": {d: f"{net.hosts[d].address}:{DAEMON_PORT}" for d in self._daemon_names},
+            "groups": {SERVICE: self._group_doc(net)},
+        }
+        config_file = directory / f"{name}.yaml"
+        config_file.write_text(json.dumps(doc, indent=2))  # JSON is valid YAML
+        self._workdirs[name] = directory
+        return DaemonHostProcess(
+            host=host.address,
+            port=DAEMON_PORT,
+            name=name,
+            workdir=directory,
+            launcher=host.launcher,
+            startup_timeout=30.0,
+            config_file=config_file,
+        )
+
+    def decision_logs(self) -> list[Path]:
+        return [d / "decisions.jsonl" for d in self._workdirs.values()]
+
+    # -- what the daemons say -------------------------------------------------------------------
+
+    def _status(self, daemon: ValkeyProcess) -> dict[str, Any] | None:
+        try:
+            raw = daemon.command("GUNGNIR.STATUS", timeout=0.5)
+        except Exception:
+            return None
+        if not isinstance(raw, bytes | bytearray):
+            return None
+        data = json.loads(raw)
+        groups = [g for g in data.get("groups", []) if g.get("group") == SERVICE]
+        return groups[0] if groups else None  # its "peers" maps peer name -> link up
+
+    def _write_quorum_of(self, address: str) -> int | None:
+        host = self.node_host_of(address)
+        if host is None:
+            return None
+        with contextlib.suppress(Exception):
+            reply = self.nodes[host].command("CONFIG", "GET", "min-replicas-to-write", timeout=0.5)
+            if isinstance(reply, list) and len(reply) == 2:
+                return int(reply[1])
+        return None
+
+    def _daemons_ready(self) -> bool:
+        """Every daemon names n1 and sees every peer; the primary has its write quorum."""
+        first = self._node_names[0]
+        for daemon in self._daemons.values():
+            st = self._status(daemon)
+            if st is None or st.get("primary") != first:
+                return False
+            if not all(st["peers"].values()):
+                return False
+        n1 = self._nodes[first]
+        return self._write_quorum_of(f"{n1.host}:{n1.port}") == self.write_quorum
+
+    def convergence(self) -> Convergence:
+        """The Sentinel checks, plus: one config epoch everywhere, and the primary unfenced
+        with the policy's write quorum (a fenced primary left behind is not converged)."""
+        state = super().convergence()
+        epochs: dict[str, Any] = {}
+        for name, daemon in self._daemons.items():
+            st = self._status(daemon)
+            epochs[name] = st.get("config_epoch") if st else None
+        if len(set(epochs.values())) != 1 or None in epochs.values():
+            state.reasons.append(f"daemons' config epochs differ: {epochs}")
+        if state.primary is not None:
+            quorum = self._write_quorum_of(state.primary)
+            if quorum != self.write_quorum:
+                state.reasons.append(
+                    f"primary {state.primary} min-replicas-to-write {quorum}, "
+                    f"want {self.write_quorum}"
+                )
+        state.ok = not state.reasons
+        return state
