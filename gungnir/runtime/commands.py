@@ -1,6 +1,6 @@
-"""The daemon's command-line entry points: ``gungnir run``, ``status`` and ``failover``.
+"""The daemon's command-line entry points: ``gungnir run``, ``status``, ``history``, ``failover``.
 
-``status`` and ``failover`` talk to a running daemon over its RESP endpoint
+``status``, ``history`` and ``failover`` talk to a running daemon over its RESP endpoint
 (``GUNGNIR.STATUS``, ``GUNGNIR.FAILOVER``), so they work the same against a local process, a
 pod (``kubectl port-forward``) or a daemon in a network namespace.
 """
@@ -243,6 +243,46 @@ def cmd_failover(args: argparse.Namespace) -> int:
     return 1
 
 
+def _history_records(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
+    """Records and where they came from: the given log files, else the running daemon."""
+    from .history import anchor, read_log
+
+    if args.log:
+        records: list[dict[str, Any]] = []
+        for path in args.log:
+            records += read_log(path)
+        return records, list(args.log)
+    addr = _target(args)
+    from gungnir.client import run
+
+    raw = run(_call(addr, args.password, "GUNGNIR.HISTORY", args.group, str(args.records)))
+    reply = json.loads(raw)
+    source = f"daemon {reply['daemon']} at {addr[0]}:{addr[1]}"
+    return anchor(reply["records"], reply["wall"], reply["now"]), [source]
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import HistoryError, failovers, render
+
+    try:
+        records, sources = _history_records(args)
+    except HistoryError as exc:
+        print(f"gungnir history: {exc}", file=sys.stderr)
+        return 1
+    except SystemExit:
+        raise
+    except Exception as exc:
+        print(f"gungnir history: cannot ask the daemon: {exc}", file=sys.stderr)
+        return 1
+    stories = failovers(records, args.group)[-args.last :] if args.last > 0 else []
+    if args.json:
+        doc = {"group": args.group, "sources": sources, "failovers": [f.to_json() for f in stories]}
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render(stories, args.group, sources))
+    return 0
+
+
 def _group(st: dict[str, Any], name: str) -> dict[str, Any]:
     for g in st["groups"]:
         if g["group"] == name:
@@ -251,7 +291,7 @@ def _group(st: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def add_parsers(sub: Any) -> None:
-    """Add ``run``, ``status`` and ``failover`` to the CLI's subparsers."""
+    """Add ``run``, ``status``, ``history`` and ``failover`` to the CLI's subparsers."""
 
     def kube(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -292,6 +332,24 @@ def add_parsers(sub: Any) -> None:
     target(st)
     st.add_argument("--json", action="store_true", help="print JSON")
     st.set_defaults(func=cmd_status)
+
+    hi = sub.add_parser(
+        "history", help="the story of a group's last failovers, from the decision log"
+    )
+    hi.add_argument("group")
+    hi.add_argument(
+        "--log",
+        action="append",
+        metavar="FILE",
+        help="read this decision log instead of asking the daemon (repeat to merge daemons)",
+    )
+    hi.add_argument("--last", type=int, default=5, help="how many failovers (default 5)")
+    hi.add_argument(
+        "--records", type=int, default=2000, help="decision records to ask the daemon for"
+    )
+    hi.add_argument("--json", action="store_true", help="print JSON")
+    target(hi)
+    hi.set_defaults(func=cmd_history)
 
     fo = sub.add_parser("failover", help="manual switchover that loses no acknowledged write")
     fo.add_argument("group")

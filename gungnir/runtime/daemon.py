@@ -301,6 +301,7 @@ class Daemon:
         self.sentinel.install(self.server)
         self.server.register("gungnir.status", self._status_cmd, arity=1)
         self.server.register("gungnir.failover", self._failover_cmd, arity=-2)
+        self.server.register("gungnir.history", self._history_cmd, arity=-2)
         tls = server_tls(self.config.tls) if self.config.tls else None
         host, port = self.config.bind
         self.port = await self.server.start(host, port, ssl=tls)
@@ -523,6 +524,28 @@ class Daemon:
 
     def _status_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
         return json.dumps(status(self)).encode()
+
+    def _history_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
+        """GUNGNIR.HISTORY group [count]: the group's last decision records (newest last)
+        with both clocks read together, so the caller can turn ``t`` into wall time."""
+        group = args[1].decode("utf-8", "replace")
+        if group not in self.groups:
+            raise CommandError(f"ERR no such group {group!r}")
+        try:
+            count = int(args[2]) if len(args) > 2 else 1000
+        except ValueError:
+            raise CommandError("ERR count must be an integer") from None
+        records: list[dict[str, Any]] = []
+        for line in reversed(self.decisions.recent):
+            if len(records) >= count:
+                break
+            rec = json.loads(line)
+            if rec.get("group") == group:
+                records.append(rec)
+        records.reverse()
+        return json.dumps(
+            {"daemon": self.config.id, "now": self.clock(), "wall": time.time(), "records": records}
+        ).encode()
 
     def _failover_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
         """GUNGNIR.FAILOVER group [node] [USE-FAILOVER-COMMAND]"""

@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,19 +64,25 @@ def setup_logging(fmt: str = "text", level: str = "INFO", stream: IO[str] | None
 
 class DecisionLog:
     """Append-only JSON lines; each line is flushed so a killed daemon leaves a whole log
-    (up to its last line) for the trace checker."""
+    (up to its last line) for the trace checker.
 
-    def __init__(self, path: str | Path | None) -> None:
+    The last ``keep`` lines also stay in memory, file or not, so ``gungnir history`` can ask
+    a running daemon (``GUNGNIR.HISTORY``) without access to its disk.
+    """
+
+    def __init__(self, path: str | Path | None, keep: int = 5000) -> None:
         self.path = Path(path) if path is not None else None
         self._fh: IO[str] | None = None
         self._lock = threading.Lock()
         self.lines = 0
+        self.recent: deque[str] = deque(maxlen=keep)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
 
     def write(self, line: str) -> None:
         self.lines += 1
+        self.recent.append(line)
         if self._fh is None:
             return
         with self._lock:
