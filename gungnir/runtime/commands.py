@@ -118,28 +118,11 @@ def _status(addr: Address, password: str | None) -> dict[str, Any]:
     return result
 
 
-def render_status(st: dict[str, Any]) -> str:
-    """The human table of ``gungnir status``."""
-    lines = [f"daemon {st['daemon']}  up {st['uptime']:.0f}s  refused peers {st['refused_peers']}"]
-    peers = "  ".join(f"{n}:{'up' if p['up'] else 'DOWN'}" for n, p in st["peers"].items())
-    lines.append(f"peers  {peers or '(none)'}")
-    for g in st["groups"]:
-        health = "healthy" if g["healthy"] else "DEGRADED"
-        fo = f"  failover: {g['failover']}" if g["failover"] else ""
-        lines.append(
-            f"\ngroup {g['group']}: primary {g['primary']} ({g['primary_address']})  "
-            f"config epoch {g['config_epoch']}  epoch {g['epoch']}  {g['role']}  {health}{fo}"
-        )
-        lines.append(f"  {'node':12} {'address':22} {'role':8} {'offset':>12}  state")
-        for n in g["nodes"]:
-            state = "up" if n["reachable"] else f"DOWN {n['last_ok_age']:.1f}s"
-            if n["node"] in g["sdown"]:
-                state += " (sdown)"
-            role = n["role"] or "?"
-            if role == "replica" and n["master"]:
-                role += f" of {n['master']}"
-            lines.append(f"  {n['node']:12} {n['address']:22} {role:8} {n['offset']:>12}  {state}")
-    return "\n".join(lines)
+def render_status(st: dict[str, Any], colour: bool = False) -> str:
+    """The human table of ``gungnir status`` (see :mod:`gungnir.runtime.render`)."""
+    from .render import render_status as render
+
+    return render(st, colour)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -149,7 +132,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"gungnir status: cannot ask {addr[0]}:{addr[1]}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(st, indent=2) if args.json else render_status(st))
+    if args.json:
+        print(json.dumps(st, indent=2))
+    else:
+        from .render import use_colour
+
+        print(render_status(st, colour=use_colour(sys.stdout)))
     return 0
 
 

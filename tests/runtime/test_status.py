@@ -1,0 +1,71 @@
+"""``gungnir status``: a table, colour only on a terminal, ``--json`` unchanged."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from gungnir.runtime.render import render_status, use_colour
+
+from .failover_fixture import failed_over, run_cli
+
+pytestmark = pytest.mark.slow
+__all__ = ["failed_over"]
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_status_table_without_colour_when_not_a_tty(failed_over, capsys, monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    port = failed_over.ports["d1"]
+    code, out, _ = run_cli(capsys, "status", "-a", f"127.0.0.1:{port}")
+    assert code == 0 and "\x1b[" not in out  # captured stdout is not a terminal
+    lines = out.splitlines()
+    assert lines[0].startswith("daemon d1") and "d2 up" in lines[0] and "d3 up" in lines[0]
+    header = next(i for i, x in enumerate(lines) if x.startswith("GROUP"))
+    group_row = lines[header + 1].split()
+    assert group_row[:2] == ["demo", failed_over.new_primary] and group_row[3] == "1"
+    node_lines = {x.split()[1]: x for x in lines if x.startswith("  * ")}
+    assert list(node_lines) == [failed_over.new_primary]  # exactly one primary marked
+    assert "primary" in node_lines[failed_over.new_primary]
+    dead = next(x for x in lines if x.strip().startswith("node-0"))
+    assert "DOWN" in dead
+
+
+def test_status_json_is_the_daemon_snapshot(failed_over, capsys):
+    port = failed_over.ports["d2"]
+    code, out, _ = run_cli(capsys, "status", "-a", f"127.0.0.1:{port}", "--json")
+    st = json.loads(out)
+    assert code == 0 and st["daemon"] == "d2"
+    assert st["groups"][0]["primary"] == failed_over.new_primary
+    assert "\x1b[" not in out
+
+
+def test_status_colour_on_a_terminal_and_same_layout(failed_over, capsys):
+    port = failed_over.ports["d3"]
+    code, out, _ = run_cli(capsys, "status", "-a", f"127.0.0.1:{port}", "--json")
+    assert code == 0
+    st = json.loads(out)
+    coloured = render_status(st, colour=True)
+    plain = render_status(st, colour=False)
+    assert "\x1b[" in coloured and "\x1b[" not in plain
+    assert ANSI.sub("", coloured) == plain  # colour never shifts a column
+    assert "\x1b[1;31mDOWN" in coloured  # the dead old primary stands out in red
+
+
+class _Tty:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_use_colour_follows_tty_no_color_and_dumb_terminals():
+    assert use_colour(_Tty(True), env={}) is True
+    assert use_colour(_Tty(False), env={}) is False
+    assert use_colour(_Tty(True), env={"NO_COLOR": "1"}) is False
+    assert use_colour(_Tty(True), env={"NO_COLOR": ""}) is True  # empty means unset
+    assert use_colour(_Tty(True), env={"TERM": "dumb"}) is False
