@@ -205,6 +205,9 @@ class GroupRuntime:
         nxt = loop.time()
         while True:
             probe = await link.probe(self.cfg.probe_timeout)
+            self.d.telemetry.probe_timing(
+                self.name, node, link.last_duration, timed_out=link.last_timed_out
+            )
             self.d.submit(self.name, probe)
             nxt = max(nxt + interval, loop.time())
             await asyncio.sleep(nxt - loop.time())  # the probe period

@@ -11,6 +11,7 @@ connection is thrown away, so the next probe starts clean.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -136,6 +137,10 @@ class NodeLink:
         self._action_conn: Connection | None = None
         self.failures = 0
         self.last_error = ""
+        #: Round trip of the last probe (seconds, success or not) and whether it timed out:
+        #: ``gungnir_node_last_probe_duration_seconds`` and the probe outcome metric.
+        self.last_duration = 0.0
+        self.last_timed_out = False
 
     async def _open(self, limit: float) -> Connection:
         return await connect(
@@ -150,14 +155,19 @@ class NodeLink:
         )
 
     async def probe(self, limit: float) -> Probe:
+        started = time.monotonic()
+        self.last_timed_out = False
         try:
             if self._probe_conn is None or self._probe_conn.is_closed:
                 self._probe_conn = await self._open(limit)
             replies = await self._probe_conn.execute_many(_PROBE, timeout=limit)
             probe = probe_from_replies(self.name, list(replies), self.names)
             self.failures = 0
+            self.last_duration = time.monotonic() - started
             return probe
         except Exception as exc:  # any failure means "not reachable", never a crash
+            self.last_duration = time.monotonic() - started
+            self.last_timed_out = isinstance(exc, TimeoutError) or self.last_duration >= limit
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             if self.failures == 1:

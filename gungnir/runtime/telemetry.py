@@ -79,21 +79,36 @@ class Telemetry:
         self._announce: dict[str, tuple[int, str]] = {}
         self._shown_leader: dict[str, str] = {}
         self._tick: set[str] = set()
+        #: (group, node) -> (seconds, timed out) of the probe whose event is queued.
+        self._timing: dict[tuple[str, str], tuple[float, bool]] = {}
+
+    def probe_timing(self, group: str, node: str, seconds: float, *, timed_out: bool) -> None:
+        """The prober's measurement of the probe it is about to submit; the event carries
+        only what the core needs, so the round trip travels beside it."""
+        self._timing[(group, node)] = (seconds, timed_out)
 
     def event(self, group: str, event: Any) -> None:
         if isinstance(event, Probe):
+            seconds, timed_out = self._timing.pop((group, event.node), (None, False))
             if event.reachable:
                 self.m.observe_probe(
                     group,
                     event.node,
                     up=True,
+                    latency_seconds=seconds,
                     role=event.role,
                     offset=event.offset,
                     link_up=event.link_up if event.role == "replica" else None,
                     lag_seconds=event.lag if event.role == "replica" else None,
                 )
             else:
-                self.m.observe_probe(group, event.node, up=False)
+                self.m.observe_probe(
+                    group,
+                    event.node,
+                    up=False,
+                    latency_seconds=seconds,
+                    outcome="timeout" if timed_out else "error",
+                )
         elif isinstance(event, Received):
             self.m.peer_message(type(event.message).__name__, "received")
             msg = event.message
