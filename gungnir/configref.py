@@ -8,10 +8,9 @@ daemon itself obeys: the core's :class:`~gungnir.core.settings.Settings` (fields
 ValkeyGroup spec mapping (``gungnir.kube.spec``) and the CRD's own descriptions.  A test
 (``tests/test_configref.py``) fails when the committed page differs from :func:`render`.
 
-The runtime loader has no help texts of its own yet; :data:`RUNTIME_HELP` holds them here,
-keyed by the loader's keys, and the test fails when a loader key has no text or a text names
-a key the loader no longer has.  If ``gungnir.runtime.config`` grows a ``HELP`` mapping, its
-texts win.
+The loader's own keys are documented beside it (``gungnir.runtime.config.HELP`` and
+``DEFAULTS``); the test fails when a loader key has no text or a text names a key the loader
+no longer has.
 
     python -m gungnir.configref            # print the page
     python -m gungnir.configref --write    # rewrite docs/configuration.md
@@ -22,79 +21,30 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gungnir.core import settings as core_settings
 from gungnir.runtime import config as runtime_config
 
-__all__ = ["RUNTIME_HELP", "daemon_keys", "group_runtime_keys", "main", "render"]
+__all__ = ["daemon_keys", "group_runtime_keys", "main", "render"]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 CRD = Path(__file__).resolve().parent.parent / "k8s" / "base" / "crd-valkeygroup.yaml"
 
-#: Help for the loader's keys (``daemon.*`` and the per-group runtime keys), with the default
-#: in words where the loader computes it.  ``(default, help)``.
-RUNTIME_HELP: dict[str, tuple[str, str]] = {
-    "id": ("required", "This daemon's name; must be one of `peers`."),
-    "bind": (
-        "this daemon's `peers` entry",
-        "host:port of the RESP endpoint: Sentinel commands, operator commands, peer protocol.",
-    ),
-    "state_dir": (
-        "required",
-        "Directory of the durable epoch and vote, one file per group; fsynced before any "
-        "message that depends on it leaves the daemon.",
-    ),
-    "secret": (
-        "none",
-        "Shared secret of the peers (at least 8 characters). Required when there are peers. "
-        "Prefer `secret_file`.",
-    ),
-    "secret_file": ("none", "File holding the shared secret; wins over `secret`."),
-    "tls": (
-        "none",
-        "`{cert, key, ca, server_name}`: TLS on the whole endpoint; peers verify each "
-        "other's certificate against `ca`.",
-    ),
-    "decision_log": (
-        "none",
-        "JSON-lines file of the core's decisions, replayable by `python -m gungnir.verify.trace`.",
-    ),
-    "log_format": ("`text`", "`text` or `json` (one object per line, with group and epoch)."),
-    "log_level": ("`INFO`", "`DEBUG`, `INFO`, `WARNING` or `ERROR`."),
-    "metrics_bind": ("none", "host:port for `/metrics`, `/healthz` and `/readyz`."),
-    "sentinel_password": (
-        "none",
-        "Password Sentinel clients and the CLI must AUTH with (Sentinel's `requirepass`).",
-    ),
-    "password": ("none", "AUTH password for the group's Valkey nodes."),
-    "username": ("none", "AUTH user name (ACL) for the group's Valkey nodes."),
-    "probe_timeout": (
-        "max(0.2, min(1.0, down_after / 2))",
-        "Seconds a probe may take before the node counts as not answering; must be < `down_after`.",
-    ),
-    "action_timeout": ("3.0", "Seconds a node action (fence, promote, repoint) may take."),
-}
-
 
 def daemon_keys() -> list[str]:
     """Keys of the ``daemon`` section, as the loader accepts them."""
-    return sorted(runtime_config._DAEMON_KEYS)
+    return sorted(runtime_config.DAEMON_KEYS)
 
 
 def group_runtime_keys() -> list[str]:
     """Per-group keys the loader takes besides the core's Settings fields."""
-    return sorted(runtime_config._GROUP_RUNTIME_KEYS - {"nodes"})
+    return sorted(runtime_config.GROUP_RUNTIME_KEYS - {"nodes"})
 
 
 def _help(key: str) -> tuple[str, str]:
-    owner: Mapping[str, Any] = getattr(runtime_config, "HELP", {})
-    default, text = RUNTIME_HELP.get(key, ("", ""))
-    if key in owner:
-        text = str(owner[key])
-    return default, text
+    return runtime_config.DEFAULTS.get(key, ""), runtime_config.HELP.get(key, "")
 
 
 def _cell(text: str) -> str:

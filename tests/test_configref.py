@@ -41,12 +41,11 @@ def test_every_setting_and_loader_key_has_a_row_with_its_default():
 
 def test_runtime_help_covers_exactly_the_loader_keys():
     keys = set(configref.daemon_keys()) | set(configref.group_runtime_keys())
-    assert set(configref.RUNTIME_HELP) == keys, (
-        "loader keys and help texts differ: add or remove the text in gungnir/configref.py "
-        "RUNTIME_HELP (or give gungnir/runtime/config.py a HELP mapping), then run "
-        "python -m gungnir.configref --write"
+    assert set(runtime_config.HELP) == keys == set(runtime_config.DEFAULTS), (
+        "loader keys and help texts differ: add or remove the text in "
+        "gungnir/runtime/config.py (_DOCS), then run python -m gungnir.configref --write"
     )
-    assert all(text for _, text in configref.RUNTIME_HELP.values())
+    assert all(runtime_config.HELP.values()) and all(runtime_config.DEFAULTS.values())
     assert all(item["help"] for item in core_settings.describe_settings())
 
 

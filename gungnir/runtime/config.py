@@ -33,13 +33,26 @@ from typing import Any
 
 from gungnir.core import Settings, SettingsError
 
-__all__ = ["ConfigError", "DaemonConfig", "GroupConfig", "TlsConfig", "load", "parse_address"]
+__all__ = [
+    "DAEMON_KEYS",
+    "DEFAULTS",
+    "GROUP_RUNTIME_KEYS",
+    "HELP",
+    "ConfigError",
+    "DaemonConfig",
+    "GroupConfig",
+    "TlsConfig",
+    "load",
+    "parse_address",
+]
 
 Address = tuple[str, int]
 
 _SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-_GROUP_RUNTIME_KEYS = {"nodes", "password", "username", "probe_timeout", "action_timeout"}
-_DAEMON_KEYS = {
+#: Per-group keys the loader takes besides the core's Settings fields.
+GROUP_RUNTIME_KEYS = {"nodes", "password", "username", "probe_timeout", "action_timeout"}
+#: Keys of the ``daemon`` section.
+DAEMON_KEYS = {
     "id",
     "bind",
     "state_dir",
@@ -53,7 +66,56 @@ _DAEMON_KEYS = {
     "sentinel_password",
 }
 #: (environment variable, daemon key); flags use the key with dashes.
-ENV = {f"GUNGNIR_{k.upper()}": k for k in sorted(_DAEMON_KEYS - {"tls"})}
+ENV = {f"GUNGNIR_{k.upper()}": k for k in sorted(DAEMON_KEYS - {"tls"})}
+
+#: ``(default in words, help)`` for every loader key (``DAEMON_KEYS`` and
+#: ``GROUP_RUNTIME_KEYS`` but ``nodes``): the source of ``docs/configuration.md``
+#: (``python -m gungnir.configref``), whose test fails when a key has no text.
+_DOCS: dict[str, tuple[str, str]] = {
+    "id": ("required", "This daemon's name; must be one of `peers`."),
+    "bind": (
+        "this daemon's `peers` entry",
+        "host:port of the RESP endpoint: Sentinel commands, operator commands, peer protocol.",
+    ),
+    "state_dir": (
+        "required",
+        "Directory of the durable epoch and vote, one file per group; fsynced before any "
+        "message that depends on it leaves the daemon.",
+    ),
+    "secret": (
+        "none",
+        "Shared secret of the peers (at least 8 characters). Required when there are peers. "
+        "Prefer `secret_file`.",
+    ),
+    "secret_file": ("none", "File holding the shared secret; wins over `secret`."),
+    "tls": (
+        "none",
+        "`{cert, key, ca, server_name}`: TLS on the whole endpoint; peers verify each "
+        "other's certificate against `ca`.",
+    ),
+    "decision_log": (
+        "none",
+        "JSON-lines file of the core's decisions, replayable by `python -m gungnir.verify.trace`.",
+    ),
+    "log_format": ("`text`", "`text` or `json` (one object per line, with group and epoch)."),
+    "log_level": ("`INFO`", "`DEBUG`, `INFO`, `WARNING` or `ERROR`."),
+    "metrics_bind": ("none", "host:port for `/metrics`, `/healthz` and `/readyz`."),
+    "sentinel_password": (
+        "none",
+        "Password Sentinel clients and the CLI must AUTH with (Sentinel's `requirepass`).",
+    ),
+    "password": ("none", "AUTH password for the group's Valkey nodes."),
+    "username": ("none", "AUTH user name (ACL) for the group's Valkey nodes."),
+    "probe_timeout": (
+        "max(0.2, min(1.0, down_after / 2))",
+        "Seconds a probe may take before the node counts as not answering; must be < `down_after`.",
+    ),
+    "action_timeout": ("3.0", "Seconds a node action (fence, promote, repoint) may take."),
+}
+#: key -> help text of the loader's own keys (the core documents its Settings itself).
+HELP: dict[str, str] = {k: text for k, (_, text) in _DOCS.items()}
+#: key -> the default, in words where the loader computes it.
+DEFAULTS: dict[str, str] = {k: default for k, (default, _) in _DOCS.items()}
 
 
 class ConfigError(ValueError):
@@ -172,9 +234,9 @@ def _build(source: str, daemon: dict[str, Any], peers_raw: Any, groups_raw: Any)
     def err(msg: str) -> ConfigError:
         return ConfigError(f"{source}: {msg}")
 
-    unknown = set(daemon) - _DAEMON_KEYS
+    unknown = set(daemon) - DAEMON_KEYS
     if unknown:
-        raise err(f"unknown keys in 'daemon': {sorted(unknown)} (known: {sorted(_DAEMON_KEYS)})")
+        raise err(f"unknown keys in 'daemon': {sorted(unknown)} (known: {sorted(DAEMON_KEYS)})")
     me = daemon.get("id")
     if not isinstance(me, str) or not me:
         raise err("daemon.id is required (or GUNGNIR_ID / --id)")
@@ -247,7 +309,7 @@ def _group(source: str, name: str, raw: Any, peer_names: Sequence[str]) -> Group
     where = f"{source}: groups.{name}"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping")
-    unknown = set(raw) - set(_SETTINGS_FIELDS) - _GROUP_RUNTIME_KEYS - {"group"}
+    unknown = set(raw) - set(_SETTINGS_FIELDS) - GROUP_RUNTIME_KEYS - {"group"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     nodes_raw = raw.get("nodes")
