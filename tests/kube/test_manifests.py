@@ -117,6 +117,16 @@ def test_the_crd_has_status_and_printer_columns(
     assert [c["name"] for c in v["additionalPrinterColumns"]][:3] == ["Primary", "Epoch", "Leader"]
 
 
+def test_every_spec_field_of_the_crd_is_described(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """``kubectl explain valkeygroup.spec`` and docs/configuration.md read these texts."""
+    crd = _find(rendered[1], "CustomResourceDefinition", "valkeygroups.gungnir.io")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    bare = [k for k, v in spec["properties"].items() if not str(v.get("description", "")).strip()]
+    assert not bare, f"CRD spec fields without a description: {bare}"
+
+
 def test_daemonset_is_probed_bounded_and_unprivileged(
     rendered: tuple[str, list[dict[str, Any]]],
 ) -> None:
