@@ -172,6 +172,31 @@ def test_services_route_as_designed(rendered: tuple[str, list[dict[str, Any]]]) 
     }
 
 
+def test_resp_port_only_from_daemons_and_labelled_sentinel_clients(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """7480 carries the peer protocol and the Sentinel endpoint: least privilege, but the
+    applications that ask where the primary is must get through."""
+    objs = rendered[1]
+    pol = _find(objs, "NetworkPolicy", "gungnir")
+    daemon = {"app.kubernetes.io/name": "gungnir", "app.kubernetes.io/component": "daemon"}
+    assert pol["spec"]["podSelector"]["matchLabels"] == daemon
+    allowed = []
+    for rule in pol["spec"]["ingress"]:
+        if any(p["port"] in (7480, "peer") for p in rule["ports"]):
+            for peer in rule["from"]:
+                assert "namespaceSelector" not in peer and "ipBlock" not in peer  # this namespace
+                allowed.append(peer["podSelector"]["matchLabels"])
+    assert sorted(allowed, key=len) == [{"gungnir.io/sentinel-client": "true"}, daemon]
+    svc = _find(objs, "Service", "gungnir-sentinel")
+    assert svc["spec"]["selector"] == daemon
+    (port,) = svc["spec"]["ports"]
+    assert port["port"] == 26379 and port["targetPort"] == "peer"
+    ds = _find(objs, "DaemonSet", "gungnir")
+    c = ds["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "peer", "containerPort": 7480, "protocol": "TCP"} in c["ports"]
+
+
 def test_base_renders_on_its_own() -> None:
     _, objs = render("k8s/base")
     assert {o["kind"] for o in objs} >= {"CustomResourceDefinition", "DaemonSet", "StatefulSet"}
