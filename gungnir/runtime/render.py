@@ -73,7 +73,7 @@ def _node_rows(g: Mapping[str, Any]) -> list[list[Cell]]:
         if not n["reachable"]:
             role = f"(was {role})"  # its last answer, before it went silent
         lag = "-"
-        if not is_primary and primary_offset is not None and n["reachable"] and n["offset"]:
+        if not is_primary and primary_offset is not None and n["reachable"]:
             lag = str(max(0, primary_offset - n["offset"]))
         if n["reachable"]:
             state: Cell = ("up", "green")
