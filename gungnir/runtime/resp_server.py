@@ -194,7 +194,9 @@ class RespConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed or self._closing_after_flush or self._poisoned:
             return
-        if self._inline or (not self._reader.has_data() and data[:1] != b"*"):
+        # ``_pending`` counts the bytes of a request still being assembled; the reader's own
+        # has_data() is no guide, since it may already have consumed a partial header.
+        if self._inline or (not self._pending and data[:1] != b"*"):
             data = self._take_inline(data)
         if data:
             self._reader.feed(data)
