@@ -11,6 +11,7 @@ row is what goes into the campaign table (and the README's results table):
 - *two-primary* — total time two nodes answered ROLE master;
 - *clients failed over after* — fault start to the first acknowledgement from another node;
 - *recovery* — heal to the end of the last failed operation;
+- *converged after heal* — heal to the first time nodes and daemons agreed (polled);
 - *converged* — whether nodes and daemons agreed on one primary at the end;
 - *lease* — Gungnir's documented write lease under the consistency policy (the bound on the
   lost window of plain acknowledged writes);
@@ -38,6 +39,7 @@ COLUMNS = [
     ("two_primary_s", "two-primary (s)"),
     ("failover_s", "clients failed over after (s)"),
     ("recovery_s", "recovery (s)"),
+    ("convergence_s", "converged after heal (s)"),
     ("converged", "converged"),
     ("trace", "trace replay"),
 ]
@@ -70,6 +72,7 @@ def summarize(record: dict[str, Any]) -> dict[str, Any]:
         "recovery_s": v["availability"].get("recovery_s"),
         "max_unavailable_s": v["availability"].get("max_unavailable_s"),
         "converged": v["converged"],
+        "convergence_s": record.get("convergence_after_heal_s"),
         "errors": len(record.get("errors", [])),
     }
     if "wait_acked" in v["sadd"]:
