@@ -22,6 +22,7 @@ group setting of :class:`gungnir.core.Settings` (timings). The defaults detect a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import secrets
 import subprocess
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gungnir.core import Settings
 from gungnir.faults.net import TestNet
 from gungnir.faults.sentinel import SERVICE, SentinelSUT
 from gungnir.faults.sut import DAEMON_PORT, VALKEY_PORT, Convergence
@@ -39,7 +41,7 @@ from gungnir.local import ValkeyProcess
 __all__ = ["TIMINGS", "DaemonHostProcess", "GungnirSUT"]
 
 #: Group timings: 1 s detection like the baseline; timing rule 0.5 + 0.1 + 0.1 < 1.0.
-#: Lease under consistency: min_replicas_max_lag 2 + lease_margin 0.5 + max_clock_drift 0.1.
+#: The consistency lease is the core's ``Settings.lease`` of these values (see ``lease_s``).
 TIMINGS: dict[str, Any] = {
     "probe_interval": 0.1,
     "down_after": 1.0,
@@ -108,13 +110,17 @@ class GungnirSUT(SentinelSUT):
 
     @property
     def lease_s(self) -> float:
-        """The documented write lease: min_replicas_max_lag + lease_margin + max_clock_drift."""
-        o = self.options
-        return (
-            float(o["min_replicas_max_lag"])
-            + float(o["lease_margin"])
-            + float(o["max_clock_drift"])
+        """The documented write lease, as the core computes it (``Settings.lease``) for these
+        options, so the report can never disagree with the daemons' own arithmetic."""
+        fields = {f.name for f in dataclasses.fields(Settings)}
+        given = {k: v for k, v in self.options.items() if k in fields}
+        settings = Settings(
+            group=SERVICE,
+            voters=tuple(self._daemon_names),
+            nodes=tuple(self._node_names),
+            **given,
         )
+        return float(settings.lease)
 
     @property
     def write_quorum(self) -> int:
