@@ -12,8 +12,9 @@ campaign writes ``summary.md`` and ``summary.json`` beside them and prints the t
 
 The exit status is 0 when every scenario ran, 1 when one could not run (a harness error), 2
 when the replay of Gungnir's decision logs found a step the model forbids, and — with
-``--expect-safe`` — 2 when any scenario lost an acknowledged write or had a two-writer
-interval (the acceptance test for Gungnir's consistency policy; Sentinel fails it by design).
+``--expect-safe`` — 2 when any scenario breaks the consistency policy's acceptance (see
+:func:`unsafe`: two writers, a lost WAIT-majority-acknowledged write, or plain losses outside
+the lease window; Sentinel fails it by design).
 """
 
 from __future__ import annotations
@@ -179,6 +180,29 @@ def applies(scenario: Scenario, sut: str) -> bool:
     return scenario.only_for is None or sut.startswith(scenario.only_for)
 
 
+def unsafe(row: Mapping[str, Any]) -> str:
+    """Why a summary row fails the acceptance gate (``--expect-safe``), or ``""``.
+
+    The gate is issue 8's acceptance for the consistency policy: no two-writer interval, no
+    write acknowledged with WAIT by a majority lost, and plain acknowledged writes lost only
+    inside the documented lease window. A system without a lease (Sentinel, Gungnir's
+    availability policy) passes only if it lost nothing at all.
+    """
+    reasons = []
+    if row.get("two_writer_s"):
+        reasons.append(f"two writers for {row['two_writer_s']} s")
+    if row.get("wait_acked_lost"):
+        reasons.append(f"{row['wait_acked_lost']} WAIT-majority-acknowledged writes lost")
+    lease = row.get("lease_s")
+    if row.get("lost") and (lease is None or row.get("lost_window_s", 0) > lease):
+        window = row.get("lost_window_s")
+        reasons.append(
+            f"{row['lost']} acknowledged writes lost over {window} s"
+            + (f" (lease {lease} s)" if lease is not None else "")
+        )
+    return "; ".join(reasons)
+
+
 def scenarios(campaign: str, only: Sequence[str] = ()) -> list[Scenario]:
     chosen = CAMPAIGNS[campaign]()
     if only:
@@ -217,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--expect-safe",
         action="store_true",
-        help="exit 2 on any lost acknowledged write or two-writer interval",
+        help="exit 2 on a two-writer interval, a lost WAIT-majority-acknowledged write, or "
+        "acknowledged writes lost outside the lease window (any loss without a lease)",
     )
     args = parser.parse_args(argv)
     suts: list[str] = []
@@ -285,7 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if row.get("trace_ok") is False:
             print(f"FORBIDDEN STEP in the decision logs of {row['run_dir']}", file=sys.stderr)
             status = max(status, 2)
-        if args.expect_safe and (row["lost"] or row["two_writer_s"]):
+        broken = unsafe(row)
+        if args.expect_safe and broken:
+            print(f"NOT SAFE: {row['sut']} {row['scenario']}: {broken}", file=sys.stderr)
             status = max(status, 2)
     command = "python -m gungnir.faults.campaign " + " ".join(
         sys.argv[1:] if argv is None else argv

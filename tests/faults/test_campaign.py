@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gungnir.faults.campaign import main, scenarios
+from gungnir.faults.campaign import main, scenarios, unsafe
 from gungnir.faults.daemons import GungnirSUT
 from gungnir.runtime.config import load
 
@@ -71,3 +71,16 @@ def test_sentinel_only_scenarios_are_not_run_against_gungnir(
     assert any(ln.startswith("sentinel") and "minreplicas" in ln for ln in lines)
     assert not any(ln.startswith("gungnir") and "minreplicas" in ln for ln in lines)
     assert sum(ln.startswith("gungnir-consistency") for ln in lines) == 2
+
+
+def test_expect_safe_gate_is_the_consistency_acceptance() -> None:
+    """Rows shaped like the campaign's own (numbers from docs/faults.md)."""
+    clean = {"two_writer_s": 0.0, "lost": 0, "lost_window_s": 0.0}
+    assert unsafe(clean) == ""
+    in_lease = {**clean, "lost": 14, "lost_window_s": 2.5, "lease_s": 2.6, "wait_acked_lost": 0}
+    assert unsafe(in_lease) == ""
+    assert "lease 2.6 s" in unsafe({**in_lease, "lost_window_s": 3.1})
+    assert "WAIT" in unsafe({**in_lease, "wait_acked_lost": 245})
+    assert "two writers" in unsafe({**clean, "two_writer_s": 13.8})
+    sentinel = {**clean, "lost": 2010, "lost_window_s": 25.1}  # no lease: any loss fails
+    assert "2010 acknowledged writes lost" in unsafe(sentinel)
