@@ -29,7 +29,7 @@ from .actions import (
 )
 from .events import ActionResult
 from .messages import ConfigAnnounce
-from .rules import Rules
+from .rules import Rules, eligible
 from .settings import CONSISTENCY, UNMEETABLE_REPLICAS
 from .state import FOLLOWER, LEADER, Config, DaemonState, Failover
 
@@ -94,8 +94,13 @@ def _abort(st: DaemonState, now: float, why: str) -> Result:
     return st, acts
 
 
-def advance(st: DaemonState, now: float, rules: Rules) -> Result:
-    """Move the plan as far as it can go now (called on ticks and on action results)."""
+def advance(st: DaemonState, now: float, rules: Rules, retry: bool = False) -> Result:
+    """Move the plan as far as it can go now (called on ticks and on action results).
+
+    Failed node actions are retried only on a tick (``retry``), never straight from their
+    failure result, so an unreachable node cannot make the plan spin."""
+    if retry and st.failover is not None and st.failover.failed and st.failover.stage != "repoint":
+        st = _fo(st, failed=frozenset())
     acts: list[Action] = []
     for _ in range(12):  # each pass moves at most one stage
         before = st.failover
@@ -156,6 +161,12 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
                 return _abort(st, now, f"old primary {fo.old} is reachable but not fenced")
             if now - last < s.promote_after:
                 return st, []
+        # The target was chosen at election time; it may have restarted empty or fallen
+        # behind since.  Promote it only if it still holds what the voters agreed to.
+        tv = st.view(fo.new)
+        named = st.election.offset if st.election is not None else 0
+        if tv is None or not eligible(tv, s, now) or tv.offset < named:
+            return _abort(st, now, f"{fo.new} is no longer eligible for promotion")
         p = Promote(fo.new, fo.epoch)
         acts = [p, _rec(st, now, "promoted", epoch=fo.epoch, node=fo.new)]
         return _fo(st, stage="promote", pending=frozenset({p})), acts
@@ -163,26 +174,32 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
         nxt = "detach" if consistency and plan.wait and not fo.old_fenced else "quorum"
         return _fo(st, stage=nxt), [Notify("+promoted-slave", fo.new)]
     if fo.stage == "detach":
-        others = [n for n in s.nodes if n not in (fo.new, fo.old) and n not in fo.repointed]
+        others = [
+            n
+            for n in s.nodes
+            if n not in (fo.new, fo.old) and n not in fo.repointed and n not in fo.failed
+        ]
         need = len(s.nodes) - s.node_majority + 1
         if 1 + len(fo.repointed) >= need:
             return _fo(st, stage="lease", lease_until=now + s.lease, failed=frozenset()), []
+        if not others:
+            return st, []  # wait for the next tick to retry the failed ones
         acts = []
         pend = []
         for n in others:
             r = Repoint(n, fo.new, fo.epoch)
             pend.append(r)
             acts += [r, _rec(st, now, "repointed", epoch=fo.epoch, node=n, primary=fo.new)]
-        return _fo(st, pending=frozenset(pend), failed=frozenset()), acts
+        return _fo(st, pending=frozenset(pend)), acts
     if fo.stage == "lease":
         if fo.lease_until is not None and now < fo.lease_until:
             return st, []
         return _fo(st, stage="quorum"), []
     if fo.stage == "quorum":
+        if fo.failed:
+            return st, []  # the quorum write failed: retried on the next tick
         q = SetWriteQuorum(fo.new, fo.epoch, s.write_quorum, _lag(st))
-        return _fo(st, stage="quorum_wait", pending=frozenset({q})), [q]
-    if fo.stage == "quorum_wait":
-        return _fo(st, stage="quorum"), []  # the quorum write failed: try again
+        return _fo(st, pending=frozenset({q})), [q]
     if fo.stage == "publish":
         cfg = Config(fo.epoch, fo.new, tuple(n for n in s.nodes if n != fo.new))
         st2, acts = _publish(st, cfg, now)
@@ -255,8 +272,9 @@ def on_result(st: DaemonState, ev: ActionResult, now: float, rules: Rules) -> Re
             return _abort(st, now, f"FAILOVER failed: {ev.reason}")
         st = _fo(st, stage="publish", repointed=frozenset({a.node}))
     elif isinstance(a, SetWriteQuorum):
-        if ev.ok:
-            st = _fo(st, stage="publish")
+        f = st.failover
+        assert f is not None
+        st = _fo(st, stage="publish") if ev.ok else _fo(st, failed=f.failed | {a.node})
     elif isinstance(a, Repoint):
         f = st.failover
         assert f is not None

@@ -226,7 +226,7 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
             )
     # 5. the leader's plan
     if st.role == LEADER:
-        st, more = failover.advance(st, now, rules)
+        st, more = failover.advance(st, now, rules, retry=True)
         acts += more
     # 6. a new candidacy
     if st.role == FOLLOWER and st.is_voter:

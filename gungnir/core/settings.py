@@ -78,8 +78,12 @@ class Settings:
 
     @property
     def lease(self) -> float:
-        """How long an old primary may still take writes after its replicas detach."""
-        return self.min_replicas_max_lag + self.lease_margin + self.max_clock_drift
+        """How long an old primary may still take writes after its replicas detach.
+
+        Valkey counts a replica as good while ``unixtime - last_ack <= min-replicas-max-lag``
+        in whole seconds, so an ack can keep the primary writable for up to max-lag + 1
+        seconds; the model checker found the off-by-one when the extra second was missing."""
+        return self.min_replicas_max_lag + 1.0 + self.lease_margin + self.max_clock_drift
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with ``changes`` applied."""

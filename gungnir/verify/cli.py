@@ -1,8 +1,9 @@
 """``gungnir verify``: run the exhaustive model checker from the command line.
 
-Exit status: 0 when the scope was explored completely with no violation, 1 on a violation or
-convergence failure (the shortest counterexample is printed as a timeline), 2 when a state or
-time limit stopped the exploration before it was complete, 64 for bad arguments.
+Exit status: 0 when the scope was explored (completely, or up to the scope's own breadth-first
+state budget) with no violation, 1 on a violation or convergence failure (the shortest
+counterexample is printed as a timeline), 2 when a command-line state or time limit stopped
+the exploration early, 64 for bad arguments.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def main(argv: list[str]) -> int:
                     f.write(line + "\n")
             print(f"decision log written to {args.trace_out}", file=out)
         return 1
-    return 0 if res.complete else 2
+    if res.complete or (scope.max_states and res.states >= scope.max_states):
+        return 0  # complete, or the scope's own breadth-first budget (a bounded claim)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

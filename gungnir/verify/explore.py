@@ -54,7 +54,10 @@ class Result:
         if self.convergence_failure:
             status += ", CONVERGENCE FAILURE"
         if not self.complete:
-            status += " (incomplete: limit reached)"
+            status += (
+                f" (stopped at a limit: every trace of up to {max(self.depth - 1, 0)} steps "
+                "was explored)"
+            )
         return (
             f"scope {self.scope}: {status}; {self.states} states, {self.transitions} transitions, "
             f"depth {self.depth}, {self.seconds:.1f}s ({rate:.0f} states/s), "
@@ -82,6 +85,8 @@ class Fingerprinter:
         self.names = model.scope.daemons
         self.symmetry = symmetry and len(self.names) > 1
         self.canon = tuple(f"#{i}" for i in range(len(self.names)))
+        # with a time bound, worlds at different times have different futures: keep the clock
+        self.clock = model.scope.max_time is not None
         s = model.settings
         self.cap = 1 + max(
             s.down_after,
@@ -153,7 +158,7 @@ class Fingerprinter:
             net = frozenset((rn[to], self._msg(msg, rn, now)) for to, msg in w.net)
             votes = frozenset((rn.get(v, v), e, rn.get(c, c)) for v, e, c in w.votes)
             leaders = frozenset((e, rn.get(d, d)) for e, d in w.leaders)
-            h = hash((per, shared, net, votes, leaders))
+            h = hash((per, shared, net, votes, leaders, self.clock and w.now))
             if best is None or h < best:
                 best = h
         assert best is not None
@@ -342,8 +347,10 @@ def explore(
         if progress and res.states >= next_report:
             next_report += 50_000
             progress(f"{res.states} states, depth {depth}, {time.monotonic() - t0:.0f}s")
-        if (max_states and res.states >= max_states) or (
-            time_limit and time.monotonic() - t0 > time_limit
+        if (
+            (max_states and res.states >= max_states)
+            or (sc.max_states and res.states >= sc.max_states)
+            or (time_limit and time.monotonic() - t0 > time_limit)
         ):
             res.complete = False
             break
@@ -385,6 +392,9 @@ def describe_label(label: tuple[Any, ...]) -> str:
         body = ", ".join(f"{k}={v}" for k, v in fields.items())
         verb = "delivers" if kind == "deliver" else "delivers a duplicate of"
         return f"network {verb} {name}({body}) from {msg.sender} to {label[1]}"
+    if kind in ("inbox", "inbox-dup"):
+        dup = " (and keeps them in flight)" if kind == "inbox-dup" else ""
+        return f"{label[1]} handles every message waiting for it{dup}"
     if kind == "partition":
         return "partition isolates {" + ", ".join(sorted(label[1])) + "}"
     if kind == "round":

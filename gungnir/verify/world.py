@@ -73,12 +73,18 @@ class Scope:
     empty_restarts: bool = True
     node_crashes: bool = True
     daemon_crashes: bool = True
-    partition_shapes: str = "single"  # "single": isolate one daemon and/or one node
+    # "single": isolate one daemon, one node, or one daemon with one node; "nodes": one node
+    partition_shapes: str = "single"
     convergence_every: int = 0  # run the convergence check on every k-th new state (0: off)
     convergence_bound: int = 40
     settings_overrides: tuple[tuple[str, Any], ...] = ()
     symmetry: bool = True
+    max_states: int | None = None  # a budget: breadth-first, so every shorter trace is covered
     lockstep: bool = True  # time advances only after every up daemon ran its round
+    # "flush": a daemon handles all messages waiting for it at once (messages to different
+    # daemons still interleave freely, and any message can wait indefinitely); "each": every
+    # single message is its own delivery (all reorderings, far more states)
+    inbox: str = "flush"
 
     def settings(self) -> Settings:
         base: dict[str, Any] = dict(
@@ -245,7 +251,11 @@ class Model:
         outcomes straight back (node actions are synchronous calls in the runtime too)."""
         queue: list[Event] = [event]
         i = self.dindex[d]
+        budget = 1000
         while queue:
+            budget -= 1
+            if budget < 0:
+                raise RuntimeError(f"core livelock: {d} keeps answering its own results")
             ev = queue.pop(0)
             st = w.daemons[i]
             if st is None:
@@ -396,19 +406,21 @@ class Model:
         for i, d in enumerate(sc.daemons):
             if w.daemons[i] is not None and w.rounds[i] < w.now:
                 yield ("round", d), self.apply(w, ("round", d))
-        batches: set[str] = set()
+        inboxes: set[str] = set()
         for item in sorted(w.net, key=repr):
             to, msg = item
             if w.daemons[self.dindex[to]] is None or not self.linked(w, msg.sender, to):
                 continue
-            if isinstance(msg, DownReport):
-                batches.add(to)
+            if sc.inbox == "flush":
+                inboxes.add(to)
                 continue
             yield ("deliver", to, msg), self.apply(w, ("deliver", to, msg))
             if w.dups < sc.duplicates:
                 yield ("duplicate", to, msg), self.apply(w, ("duplicate", to, msg))
-        for to in sorted(batches):
-            yield ("reports", to), self.apply(w, ("reports", to))
+        for to in sorted(inboxes):
+            yield ("inbox", to), self.apply(w, ("inbox", to))
+            if w.dups < sc.duplicates:
+                yield ("inbox-dup", to), self.apply(w, ("inbox-dup", to))
         if w.crashes < sc.crashes:
             for i, d in enumerate(sc.daemons):
                 if sc.daemon_crashes and w.daemons[i] is not None:
@@ -437,10 +449,11 @@ class Model:
     def partition_sides(self) -> list[frozenset[str]]:
         sc = self.scope
         sides: list[frozenset[str]] = []
-        for d in sc.daemons:
-            sides.append(frozenset({d}))
-            for n in sc.nodes:
-                sides.append(frozenset({d, n}))
+        if sc.partition_shapes == "single":
+            for d in sc.daemons:
+                sides.append(frozenset({d}))
+                for n in sc.nodes:
+                    sides.append(frozenset({d, n}))
         for n in sc.nodes:
             sides.append(frozenset({n}))
         return sides
@@ -459,18 +472,17 @@ class Model:
             else:
                 w = w._replace(dups=w.dups + 1)
             return self.settle(self.feed(w, to, Received(msg)))
-        if kind == "reports":
-            # Down reports are idempotent gossip: a daemon gets every pending one at once.
+        if kind in ("inbox", "inbox-dup"):
+            # the daemon handles every message waiting for it (in a fixed order); with
+            # inbox-dup the messages also stay in flight to be delivered again later
             to = label[1]
             batch = sorted(
-                (
-                    m
-                    for t, m in w.net
-                    if t == to and isinstance(m, DownReport) and self.linked(w, m.sender, to)
-                ),
-                key=repr,
+                (m for t, m in w.net if t == to and self.linked(w, m.sender, to)), key=repr
             )
-            w = w._replace(net=w.net - {(to, m) for m in batch})
+            if kind == "inbox":
+                w = w._replace(net=w.net - {(to, m) for m in batch})
+            else:
+                w = w._replace(dups=w.dups + 1)
             for m in batch:
                 w = self.feed(w, to, Received(m))
             return self.settle(w)

@@ -1,0 +1,147 @@
+"""The explorer on scopes small enough for unit tests, the availability demonstration,
+convergence, and decision logs of explored traces."""
+
+import dataclasses
+import json
+
+import pytest
+
+from gungnir.core import AVAILABILITY, CONSISTENCY
+from gungnir.verify.cli import main
+from gungnir.verify.explore import converge, explore
+from gungnir.verify.invariants import CONSISTENCY_ONLY, SAFETY, default_invariants
+from gungnir.verify.scopes import SCOPES
+from gungnir.verify.trace import check_trace_lines
+from gungnir.verify.traces import decision_log, random_walk
+from gungnir.verify.world import Model, Scope
+
+TINY = Scope(
+    name="tiny",
+    daemons=("d1",),
+    quorum=1,
+    crashes=1,
+    partitions=1,
+    writes=1,
+    duplicates=0,
+    daemon_crashes=False,
+    partition_shapes="nodes",
+)
+
+
+def test_tiny_scope_is_explored_completely_and_safely() -> None:
+    res = explore(Model(TINY), default_invariants(CONSISTENCY), time_limit=120)
+    assert res.violation is None, res.violation and res.violation.timeline
+    assert res.complete and res.states > 100 and res.depth > 5
+
+
+def test_daemon_crash_scope_with_three_daemons_is_complete() -> None:
+    scope = Scope(name="t", crashes=1, partitions=0, writes=0, duplicates=0, node_crashes=False)
+    res = explore(Model(scope), default_invariants(CONSISTENCY), time_limit=60)
+    assert res.complete and res.violation is None
+
+
+def test_symmetry_reduction_shrinks_the_space_without_changing_the_verdict() -> None:
+    scope = Scope(name="t", crashes=1, partitions=0, writes=0, duplicates=0, node_crashes=False)
+    with_sym = explore(Model(scope), default_invariants(CONSISTENCY), time_limit=60)
+    without = explore(
+        Model(dataclasses.replace(scope, symmetry=False)),
+        default_invariants(CONSISTENCY),
+        time_limit=60,
+    )
+    assert with_sym.complete and without.complete
+    assert with_sym.states < without.states
+    assert with_sym.violation is None and without.violation is None
+
+
+@pytest.mark.slow
+def test_availability_policy_breaks_single_writable_primary_within_a_few_steps() -> None:
+    """Without quorum fencing an isolated primary keeps taking writes while the majority
+    promotes another node, as with Sentinel."""
+    scope = dataclasses.replace(
+        TINY, policy=AVAILABILITY, daemons=("d1", "d2", "d3"), quorum=2, crashes=0, writes=0
+    )
+    res = explore(Model(scope), (*SAFETY, "SingleWritablePrimary"), time_limit=120)
+    assert res.violation is not None
+    assert "SingleWritablePrimary" in res.violation.broken[0]
+    assert len(res.violation.labels) <= 15
+    # the same scope under the consistency policy keeps the invariant
+    safe = explore(
+        Model(dataclasses.replace(scope, policy=CONSISTENCY)),
+        SAFETY + CONSISTENCY_ONLY,
+        max_states=30_000,  # breadth-first: every trace reaching the availability failure
+    )
+    assert safe.violation is None
+    assert safe.depth > len(res.violation.labels)
+
+
+@pytest.mark.slow
+def test_convergence_from_explored_states() -> None:
+    scope = dataclasses.replace(TINY, convergence_every=1)
+    res = explore(Model(scope), default_invariants(CONSISTENCY), time_limit=120)
+    assert res.convergence_failure is None, res.convergence_failure.timeline
+    assert res.convergence_checked == res.states - 1
+
+
+def test_convergence_after_a_failover_with_three_daemons() -> None:
+    m = Model(Scope(name="t"))
+    w = m.initial()
+    w = m.apply(w, ("crash-node", "n1"))
+    assert converge(m, w, 40) is None
+
+
+def test_decision_logs_of_random_walks_pass_the_trace_checker() -> None:
+    m = Model(Scope(name="t", crashes=2, partitions=1, writes=1))
+    kinds: set[str] = set()
+    for seed in range(12):
+        labels = random_walk(m, 80, seed)
+        lines = decision_log(m, labels)
+        kinds |= {json.loads(x)["kind"] for x in lines}
+        report = check_trace_lines(lines, source=f"walk {seed}")
+        assert report.failure is None, (seed, report.failure)
+    assert {"header", "restarted", "epoch_adopted", "vote_granted"} <= kinds
+
+
+def test_corrupted_decision_log_is_rejected() -> None:
+    m = Model(Scope(name="t", crashes=1, partitions=1))
+    lines: list[str] = []
+    for seed in range(40):
+        lines = decision_log(m, random_walk(m, 120, seed))
+        if any('"leader_elected"' in x for x in lines):
+            break
+    assert any('"leader_elected"' in x for x in lines)
+    # drop every grant but the leader's own: the leadership no longer has a majority
+    corrupted = [
+        x
+        for x in lines
+        if not (
+            json.loads(x)["kind"] == "vote_granted"
+            and json.loads(x)["candidate"] != json.loads(x)["daemon"]
+        )
+    ]
+    report = check_trace_lines(corrupted)
+    assert report.failure is not None
+    assert report.failure.rule == "LeaderHasMajority"
+
+
+@pytest.mark.slow
+def test_cli_small_scope_and_bad_arguments(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["--bogus"]) == 64
+    rc = main(["--scope", "small", "--quiet"])
+    out = capsys.readouterr().out
+    assert "states" in out and "scope small" in out
+    assert rc == 0
+
+
+def test_cli_reports_a_mutant_with_exit_status_1(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    trace = tmp_path / "cx.jsonl"
+    rc = main(["--mutant", "skip-fencing", "--quiet", "--trace-out", str(trace)])
+    out = capsys.readouterr().out
+    assert rc == 1 and "BROKEN: SingleWritablePrimary" in out
+    assert trace.read_text().count("\n") > 3
+
+
+def test_scopes_meet_the_brief() -> None:
+    for name in ("default", "large"):
+        sc = SCOPES[name]
+        assert len(sc.daemons) >= 3 and len(sc.nodes) >= 3 and sc.max_epoch >= 1
+    assert SCOPES["large"].crashes >= 2 and SCOPES["large"].partitions >= 2
