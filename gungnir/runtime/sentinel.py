@@ -240,10 +240,10 @@ class SentinelService:
         return [_record(s.fields()) for s in self.view.sentinels(group)]
 
     def _addr(self, conn: RespConnection, args: list[bytes]) -> Any:
-        primary = self.view.primary(args[2].decode("utf-8", "replace"))
-        if primary is None:
+        addr = self.view.master_addr(args[2].decode("utf-8", "replace"))
+        if addr is None:
             return Raw(b"*-1\r\n", b"_\r\n")  # Sentinel's null array
-        return [primary.host, str(primary.port)]
+        return [addr[0], str(addr[1])]
 
     def _ckquorum(self, conn: RespConnection, args: list[bytes]) -> Any:
         group, _ = self._group(args)

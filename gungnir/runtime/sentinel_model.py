@@ -257,6 +257,13 @@ class SentinelView(ABC):
         """Start a manual switchover (``SENTINEL FAILOVER``); raise
         :class:`FailoverRefusedError` to refuse. Like Sentinel, reply once it has *started*."""
 
+    def master_addr(self, group: str) -> tuple[str, int] | None:
+        """``SENTINEL GET-MASTER-ADDR-BY-NAME``: ``None`` answers a null array.  The default
+        is Sentinel's (the primary's address, None only for an unknown group); a view may
+        answer None when it cannot vouch for the primary, so clients ask the next one."""
+        primary = self.primary(group)
+        return None if primary is None else (primary.host, primary.port)
+
     def quorum_check(self, group: str) -> QuorumCheck:
         """``SENTINEL CKQUORUM``. The default counts like Sentinel (peers not down, plus
         this one); the daemon should override it with its fixed voter set."""

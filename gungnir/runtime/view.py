@@ -60,16 +60,24 @@ class DaemonView(SentinelView):
         flags = set()
         if name and name in st.sdown:
             flags.add("s_down")
+        cut_off = self.isolated(group)
+        if name and cut_off:
+            # Without a majority this daemon cannot vouch for the primary (the majority may
+            # have replaced it, and rule 7 fences it from here): subjectively down, so
+            # Sentinel clients (redis-py/valkey-py check_master_state) ask the next daemon.
+            flags.add("s_down")
         if st.odown and name in st.sdown:  # odown is about the primary of the last tick
             flags.add("o_down")
         if st.role == LEADER and st.failover is not None:
             flags.add("failover_in_progress")
+        isolated_ms = _ms(now - st.isolated_since) if st.isolated_since is not None else 0
         return PrimaryState(
             group=group,
             host=host,
             port=port,
             run_id=view.run_id if view else "",
             flags=frozenset(flags),
+            s_down_time_ms=isolated_ms if cut_off and name not in st.sdown else None,
             last_ok_ping_reply_ms=_ms(now - view.last_ok) if view else 0,
             down_after_ms=_ms(s.down_after),
             config_epoch=st.config.epoch,
@@ -78,6 +86,25 @@ class DaemonView(SentinelView):
             parallel_syncs=s.parallel_syncs,
             failover_state=st.failover.stage if st.failover else None,
         )
+
+    def isolated(self, group: str) -> bool:
+        """True while this daemon cannot reach a majority of the group's voters, or still
+        holds a minority fence: the core's own test (``machine._minority``), read-only."""
+        g = self.d.groups.get(group)
+        if g is None:
+            return False
+        st = g.state
+        if st.minority_fenced or st.isolated_since is not None:
+            return True
+        return self.quorum_check(group).usable < st.settings.majority
+
+    def master_addr(self, group: str) -> tuple[str, int] | None:
+        """``GET-MASTER-ADDR-BY-NAME``: the primary's address, or None (a null reply) while
+        isolated, so clients try the next daemon instead of a primary that refuses writes
+        or has already been replaced by the majority.  See docs/sentinel.md."""
+        if self.isolated(group):
+            return None
+        return super().master_addr(group)
 
     def replicas(self, group: str) -> Sequence[ReplicaState]:
         g = self.d.groups.get(group)
