@@ -102,6 +102,8 @@ def test_isolated_daemon_is_skipped_by_sentinel_clients_and_rejoins(tmp_path):
                 assert addr is None, addr
                 info = await blocking(d1.info, "sentinel")
                 assert info["master0"]["status"] == "sdown"
+                with pytest.raises(redis.ResponseError, match="NOQUORUM"):
+                    await blocking(d1.execute_command, "SENTINEL", "CKQUORUM", "demo")
 
                 # The majority switches the group over while d1 cannot hear about it.
                 assert await blocking(d2.sentinel_failover, "demo")
