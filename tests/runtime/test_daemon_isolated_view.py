@@ -3,8 +3,8 @@
 Three in-process daemons watch a real local group.  Daemon d1 is partitioned from d2 and d3
 (its peer links, both ways, point at a port that refuses connections; the Valkey nodes stay
 reachable by everyone), so d1 fences the primary it still sees (design rule 7) while the
-majority carries on and switches the group over.  With d1 listed FIRST, redis-py's
-``Sentinel.discover_master`` must skip it and return the majority's primary; once the
+majority carries on and switches the group over.  With d1 listed FIRST, redis-py's and
+valkey-py's ``Sentinel.discover_master`` must skip it and return the majority's primary; once the
 partition heals d1 answers normally again and keeps its place at the front.
 """
 
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 import redis
 from redis.sentinel import Sentinel
+from valkey.sentinel import Sentinel as ValkeySentinel
 
 from gungnir.local import start_group
 from gungnir.runtime.cluster import InProcessCluster, cluster_docs
@@ -120,15 +121,16 @@ def test_isolated_daemon_is_skipped_by_sentinel_clients_and_rejoins(tmp_path):
 
                 order = [("127.0.0.1", ports[n]) for n in ("d1", "d2", "d3")]
 
-                def discover() -> tuple[tuple[str, int], int]:
-                    s = Sentinel(order, socket_timeout=2.0)
+                def discover(kind=Sentinel) -> tuple[tuple[str, int], int]:
+                    s = kind(order, socket_timeout=2.0)
                     found = s.discover_master("demo")
                     front = s.sentinels[0].connection_pool.connection_kwargs["port"]
                     return found, front
 
-                found, front = await blocking(discover)
-                assert found == address[new], (found, new)
-                assert front != ports["d1"], "redis-py kept the isolated daemon at the front"
+                for kind in (Sentinel, ValkeySentinel):
+                    found, front = await blocking(discover, kind)
+                    assert found == address[new], (kind, found, new)
+                    assert front != ports["d1"], f"{kind} kept the isolated daemon at the front"
 
                 # Heal: d1 learns the new config and answers normally again.
                 heal(c, saved)
@@ -144,8 +146,9 @@ def test_isolated_daemon_is_skipped_by_sentinel_clients_and_rejoins(tmp_path):
                 state, addr = await blocking(d1_state)
                 assert not state["is_sdown"], state["flags"]
                 assert (addr[0], int(addr[1])) == address[new]
-                found, front = await blocking(discover)
-                assert found == address[new]
-                assert front == ports["d1"], "the rejoined daemon should answer first again"
+                for kind in (Sentinel, ValkeySentinel):
+                    found, front = await blocking(discover, kind)
+                    assert found == address[new], (kind, found, new)
+                    assert front == ports["d1"], f"{kind}: the rejoined daemon answers first"
 
     asyncio.run(main())
