@@ -301,6 +301,8 @@ def _measure(benchmark: Any, make: Any) -> None:
 
     try:
         benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=RUNS, iterations=1)
+        if benchmark.disabled:  # --benchmark-disable runs setup and target once, no teardown
+            teardown()
     finally:
         for s in current:
             with contextlib.suppress(Exception):
