@@ -107,8 +107,10 @@ def _probe(state: DaemonState, ev: Probe, now: float) -> DaemonState:
     else:
         restarted = old.seen and bool(old.run_id) and ev.run_id != old.run_id
         holding = not ev.empty and ev.offset > 0
-        empty_restart = (restarted and not holding) or (
-            old.empty_restart and not (holding and ev.role == REPLICA and ev.link_up)
+        empty_restart = (
+            (restarted and not holding)
+            or (restarted and lost_history(state, old, ev))
+            or (old.empty_restart and not (holding and ev.role == REPLICA and ev.link_up))
         )
         new = NodeView(
             node=ev.node,
@@ -134,6 +136,25 @@ def _probe(state: DaemonState, ev: Probe, now: float) -> DaemonState:
     if st.config.epoch == 0 and st.config.primary is None:
         st = _bootstrap(st)
     return st
+
+
+def lost_history(state: DaemonState, old: NodeView, ev: Probe) -> bool:
+    """A node back with a new run id has lost its data if it also has a new replication id
+    and an offset below the highest this daemon has seen in the group.
+
+    Why not "no keys and offset 0": clients reconnect within milliseconds of a restart, so by
+    a daemon's first probe an empty node already holds a few new keys; each daemon then ran
+    that race on its own, too few saw it, and the replicas resynchronised from the nearly
+    empty node (the empty-restart wipe).  A restart that kept its data (an RDB load) keeps
+    the replication id and offset; one that did not gets a fresh replication id and counts
+    from zero, whatever it was written since.  A restart that kept its data but not its
+    replication id (AOF without the RDB preamble) is flagged too: the cost is one needless
+    failover to a replica, never lost data.
+    """
+    if not ev.replid or ev.replid == old.replid:
+        return False
+    seen = max((v.offset for v in state.nodes if v.node != ev.node), default=0)
+    return ev.offset < max(seen, old.offset)
 
 
 def _set(v: NodeView, **changes: Any) -> NodeView:
@@ -192,6 +213,13 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
     sdown = frozenset(v.node for v in st.nodes if is_sdown(st, v, now))
     for n in sorted(sdown - st.sdown):
         acts.append(Notify("+sdown", n))
+        v = st.view(n)
+        if n == st.config.primary and v is not None and v.reachable and v.empty_restart:
+            # Fencing is always safe and needs no election: stop the node that lost its data
+            # taking writes now, so nothing acknowledged meanwhile depends on it; the
+            # failover to the replica holding the data follows.
+            acts.append(failover.fence_action(st, n))
+            acts.append(Notify("+fence-empty-restart", n))
     for n in sorted(st.sdown - sdown):
         acts.append(Notify("-sdown", n))
     st = st.replace(sdown=sdown)

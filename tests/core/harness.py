@@ -39,6 +39,7 @@ class Node:
     min_replicas: int = 0
     paused: bool = False
     run_id: str = "r1"
+    replid: str = "x"
     empty: bool = False
     priority: int = 100
 
@@ -127,7 +128,7 @@ class Cluster:
                         master=n.master,
                         link_up=n.master is not None and self.nodes[n.master].up,
                         offset=n.offset,
-                        replid="x",
+                        replid=n.replid,
                         run_id=n.run_id,
                         priority=n.priority,
                         empty=n.empty,
