@@ -36,7 +36,7 @@ SCOPES: dict[str, Scope] = {
         duplicates=0,
         writes=1,
         convergence_every=500,
-        max_states=350_000,
+        max_states=600_000,
     ),
     # bigger machines (hours, tens of GB): both fault budgets at 2, duplicated messages
     "large": Scope(

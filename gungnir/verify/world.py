@@ -266,6 +266,12 @@ class Model:
                 if isinstance(a, Log | Notify):
                     if self.record is not None:
                         self.record.append(a)
+                    if isinstance(a, Log) and a.kind == "leader_elected":
+                        # a reconcile election leads, publishes and steps down in one step
+                        e = int(a.as_dict()["epoch"])
+                        if (e, d) not in w.leaders:
+                            bad = w.bad | {"RestartFreshEpoch"} if e <= w.restarts[i] else w.bad
+                            w = w._replace(leaders=w.leaders | {(e, d)}, bad=bad)
                 elif isinstance(a, Persist):
                     w = w._replace(durable=_put(w.durable, i, (a.epoch, a.vote)))
                 elif isinstance(a, Send):
