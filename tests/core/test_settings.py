@@ -51,3 +51,11 @@ def test_describe_settings_lists_every_field_with_help() -> None:
     assert all(r["help"] for r in rows)
     assert next(r for r in rows if r["name"] == "group")["required"] is True
     assert next(r for r in rows if r["name"] == "quorum")["default"] == 2
+
+
+def test_lease_covers_valkeys_whole_second_lag_and_once_a_second_recount() -> None:
+    s = base(min_replicas_max_lag=2.0, lease_margin=0.5, max_clock_drift=0.25)
+    # max-lag + 1 for the whole-second rounding, + 1 for replicationCron's recount
+    assert s.lease == pytest.approx(2.0 + 2.0 + 0.5 + 0.25)
+    # the worst window measured by gungnir.faults.leaseprobe (--max-lag 2) was 3.36 s
+    assert base(min_replicas_max_lag=2.0, lease_margin=0.0, max_clock_drift=0.0).lease > 3.36
