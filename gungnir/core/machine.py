@@ -395,6 +395,9 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
 
     if m.sender not in voters:
         return refuse(f"{m.sender} is not a voter")
+    busy = _backing(st, m, now)
+    if busy:
+        return refuse(busy)
     ok, why = rules.grant_vote(st, m)
     if not ok:
         acts: list[Action] = [
@@ -433,6 +436,34 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
         Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, True)),
     ]
     return st, acts
+
+
+def _backing(st: DaemonState, m: VoteRequest, now: float) -> str:
+    """Why this daemon will not help a newer epoch pre-empt a failover in progress, or "".
+
+    A consistency failover waits out the old primary's write lease, which is longer than
+    ``election_timeout``: a daemon that lost the election (or saw the primary down late)
+    would stand for the next epoch while the leader is still waiting, and the voters would
+    abandon a failover that was going to succeed.  So the leader of an epoch refuses newer
+    epochs while its plan runs (it aborts itself after ``failover_timeout``), and a voter
+    that backed another candidate refuses newer epochs until that epoch has a config or
+    ``failover_timeout`` has passed since its vote.  Refusing a vote is always safe; the
+    cost is that a leader that dies mid-failover is replaced after ``failover_timeout``
+    (as in Sentinel), not after ``election_timeout``.
+    """
+    if m.epoch <= st.epoch:
+        return ""
+    if st.role == LEADER and st.failover is not None:
+        return f"leading the failover of epoch {st.failover.epoch}"
+    if (
+        st.role == FOLLOWER
+        and st.vote not in (None, st.me, m.sender)
+        and st.config.epoch < st.epoch
+        and st.next_election is not None
+        and now < st.next_election
+    ):
+        return f"backing {st.vote} in epoch {st.epoch} until {st.next_election:.1f}"
+    return ""
 
 
 def _step_down(st: DaemonState) -> DaemonState:
