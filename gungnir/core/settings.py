@@ -79,15 +79,10 @@ class Settings:
     @property
     def lease(self) -> float:
         """How long an old primary may still take writes after its replicas detach:
-        ``min_replicas_max_lag + 2 + lease_margin + max_clock_drift``.
-
-        Why the 2 s: Valkey counts a replica as good while ``unixtime - last_ack <=
-        min-replicas-max-lag`` in whole seconds, so the last ack can keep the primary
-        writable for up to max-lag + 1 s (the model checker found that off-by-one); and it
-        recounts its good replicas only in ``replicationCron``, about once a second, so the
-        primary may go on accepting writes up to one more second after the count should have
-        dropped.  Measured with ``python -m gungnir.faults.leaseprobe --max-lag 2``: writes
-        accepted 1.91-2.90 s (once 3.36 s) after the cut, above max-lag + 1."""
+        ``min_replicas_max_lag + 2 + lease_margin + max_clock_drift``.  Valkey counts replica
+        lag in whole seconds (writable up to max-lag + 1 s after the last ack) and recounts
+        its good replicas only about once a second (up to 1 s more); ``gungnir.faults.
+        leaseprobe`` measured up to 3.36 s for max-lag 2."""
         return self.min_replicas_max_lag + 2.0 + self.lease_margin + self.max_clock_drift
 
     def replace(self, **changes: Any) -> Settings:
