@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
+from collections.abc import Callable
+from typing import TextIO
 
+from gungnir.progress import Progress
 from gungnir.verify.explore import explore
 from gungnir.verify.invariants import default_invariants
 from gungnir.verify.mutants import mutants
@@ -45,6 +49,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_REPORT = re.compile(r"(\d+) states, depth (\d+)")
+
+
+def _feed(bar: Progress, out: TextIO) -> Callable[[str], None]:
+    """Turn the explorer's report lines into numbers for ``bar``.
+
+    The explorer reports as text (``"N states, depth D, Ts"``); the numbers drive the live
+    line. A line that does not parse is shown as it is rather than dropped.
+    """
+
+    def feed(line: str) -> None:
+        m = _REPORT.search(line)
+        if m is None:
+            bar.done()
+            print("  ..." + line, file=out, flush=True)
+            return
+        bar.update(int(m.group(1)), int(m.group(2)))
+
+    return feed
+
+
 def main(argv: list[str]) -> int:
     """Entry point; ``argv`` excludes the program name."""
     try:
@@ -62,7 +87,7 @@ def main(argv: list[str]) -> int:
         scope = dataclasses.replace(scope, symmetry=False)
     model = Model(scope) if rules is None else Model(scope, rules)
     out = sys.stdout
-    say = None if args.quiet else (lambda line: print("  ..." + line, file=out, flush=True))
+    bar = None if args.quiet else Progress(out)
     print(
         f"gungnir verify: scope {scope.name}: {len(scope.daemons)} daemons x "
         f"{len(scope.nodes)} nodes, policy {scope.policy}, crashes<={scope.crashes}, "
@@ -77,8 +102,10 @@ def main(argv: list[str]) -> int:
         default_invariants(scope.policy),
         max_states=args.max_states,
         time_limit=args.time_limit,
-        progress=say,
+        progress=None if bar is None else _feed(bar, out),
     )
+    if bar is not None:
+        bar.done()
     print(res.summary(), file=out)
     bad = res.violation or res.convergence_failure
     if bad is not None:
