@@ -214,10 +214,17 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
     for n in sorted(sdown - st.sdown):
         acts.append(Notify("+sdown", n))
         v = st.view(n)
-        if n == st.config.primary and v is not None and v.reachable and v.empty_restart:
+        if (
+            n == st.config.primary
+            and v is not None
+            and v.reachable
+            and v.empty_restart
+            and rules.select_replica(st, n, now) is not None
+        ):
             # Fencing is always safe and needs no election: stop the node that lost its data
             # taking writes now, so nothing acknowledged meanwhile depends on it; the
-            # failover to the replica holding the data follows.
+            # failover to the replica holding the data follows.  With no replica to fail
+            # over to, the node is the best there is: leave it writable.
             acts.append(failover.fence_action(st, n))
             acts.append(Notify("+fence-empty-restart", n))
     for n in sorted(st.sdown - sdown):

@@ -87,3 +87,14 @@ def test_replica_restarting_empty_is_never_promoted() -> None:
     c.run(12.0)
     assert c.nodes["n2"].role == "primary"
     assert all(p["node"] != "n3" for p in c.kinds("promoted"))
+
+
+def test_no_fence_when_there_is_no_replica_to_fail_over_to() -> None:
+    s = Settings(group="g", voters=("d1", "d2", "d3"), nodes=("n1",), initial_primary="n1")
+    st, _ = step(init_state(s, "d1"), Start(0, None), 0.0)
+    st, _ = step(st, Probe("n1", True, role="primary", offset=5000, replid="A", run_id="r1"), 0.1)
+    back = Probe("n1", True, role="primary", offset=37, replid="B", run_id="r2")
+    st, _ = step(st, back, 0.3)
+    st, acts = step(st, Tick(), 0.4)
+    assert st.view("n1").empty_restart  # type: ignore[union-attr]
+    assert not any(isinstance(a, Fence) for a in acts)  # a lone node stays writable
