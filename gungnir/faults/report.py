@@ -21,8 +21,12 @@ row is what goes into the campaign table (and the README's results table):
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from gungnir.faults.plot import plot_campaign
 
 __all__ = ["campaign_markdown", "run_markdown", "summarize"]
 
@@ -194,8 +198,32 @@ def run_markdown(record: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _results_dir(rows: Sequence[dict[str, Any]]) -> Path | None:
+    """The campaign's directory: the one existing parent of every run's directory, if any."""
+    parents = {Path(r["run_dir"]).parent for r in rows if r.get("run_dir")}
+    if len(parents) != 1:
+        return None
+    (root,) = parents
+    return root if root.is_dir() else None
+
+
 def campaign_markdown(title: str, rows: Sequence[dict[str, Any]], command: str) -> str:
-    out = [f"# {title}", "", f"Command: `{command}`", "", *_table(rows), ""]
+    """The campaign's summary page; also draws ``plot.png`` beside it and links it.
+
+    The plot goes into the directory the runs were written under (``summary.md`` is written
+    there), so the relative link works; rows without run directories (runs that could not
+    start) get no plot. Without matplotlib the page says so instead of showing a picture.
+    """
+    out = [f"# {title}", "", f"Command: `{command}`", ""]
+    root = _results_dir(rows)
+    if root is not None:
+        why = plot_campaign(rows, root / "plot.png", title)
+        if why is None:
+            out += ["![lost acknowledged writes and unavailability per scenario](plot.png)", ""]
+        else:
+            print(why, file=sys.stderr)
+            out += [f"_{why}_", ""]
+    out += [*_table(rows), ""]
     for row in rows:
         if row.get("options"):
             out.append(f"- {row['sut']} {row['scenario']}: options {row['options']}")
