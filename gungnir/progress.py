@@ -44,6 +44,7 @@ class Progress:
         self.states = 0
         self.depth = 0
         self._last_draw: float | None = None
+        self._updated_at = self.start  # clock of the latest update, drawn or not
         self._width = 0  # length of the line on screen, to blank a longer previous one
 
     def rate(self, now: float | None = None) -> float:
@@ -62,7 +63,7 @@ class Progress:
     def update(self, states: int, depth: int) -> None:
         """Record how far the work got; draw it unless the last draw was too recent."""
         self.states, self.depth = states, depth
-        now = self.clock()
+        now = self._updated_at = self.clock()
         if not self.live:
             self._write_plain(now)
             return
@@ -71,9 +72,14 @@ class Progress:
         self._draw(now)
 
     def done(self) -> None:
-        """End the live line (showing the final numbers) so later output starts clean."""
+        """End the live line so later output starts on a fresh one.
+
+        An update the throttle held back is drawn first, timed when it was reported (a redraw
+        timed now with the same count would show a falling rate that never happened).
+        """
         if self.live and self._last_draw is not None:
-            self._draw(self.clock())
+            if self._updated_at > self._last_draw:
+                self._draw(self._updated_at)
             self.stream.write("\n")
             self.stream.flush()
             self._last_draw = None

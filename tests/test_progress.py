@@ -40,8 +40,14 @@ def test_terminal_line_is_rewritten_in_place_throttled_and_rate_follows_the_cloc
     text = out.getvalue()
     assert text.count("\r") == 2 and "\n" not in text
     assert "5000 states, depth 4" in text and "2000 states/s" in text
+    clock.now += 0.1  # held back by the throttle (2.6 s since the start)...
+    bar.update(6000, 5)
+    assert out.getvalue() == text
+    clock.now += 7.0  # ...and drawn by done(), timed when it was reported
     bar.done()
-    assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
+    final = out.getvalue()
+    assert final.endswith("\n") and final.count("\n") == 1
+    assert final.rsplit("\r", 1)[1].strip() == "...6000 states, depth 5, 3s, 2308 states/s"
 
 
 def test_a_shorter_line_blanks_the_rest_of_the_longer_one() -> None:
