@@ -38,6 +38,7 @@ NOTIFY_EVENTS: dict[str, tuple[str, bool, bool]] = {
     "+elected-leader": (ev.ELECTED, False, False),
     "+fence-minority": (ev.FENCED, True, True),
     "+fence-notice": (ev.FENCED, True, True),
+    "+fence-empty-restart": (ev.FENCED, True, True),
     "+promoted-slave": (ev.PROMOTED, True, False),
     "+convert-to-slave": (ev.REPOINTED, True, False),
     "+switch-master": ("PrimaryChanged", False, False),
