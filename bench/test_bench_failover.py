@@ -290,7 +290,13 @@ def _measure(benchmark: Any, make: Any) -> None:
     def teardown() -> None:
         s = current[-1]
         try:
-            time.sleep(0.3)  # let the writer acknowledge a few writes on the new primary
+            # Let the writer acknowledge a few writes on the new primary (the plot shows them).
+            w = s.writer.writer  # type: ignore[union-attr]
+            wait_until(
+                lambda: sum(1 for a in w.acks if a.at > s.t_kill) >= 20,
+                timeout=10,
+                what="writes on the new primary",
+            )
             unavailable, lost = s.result()
             values.append(unavailable)
             losses.append(lost)
