@@ -141,6 +141,13 @@ def validate(s: Settings) -> None:
         f"promote_after ({s.promote_after}), or the minority side may not have fenced "
         "its primary before the majority promotes",
     )
+    if s.policy == CONSISTENCY:
+        need(
+            s.failover_timeout > s.promote_after + s.lease,
+            f"failover_timeout ({s.failover_timeout}) must be > promote_after + lease "
+            f"({s.promote_after} + {s.lease}): a consistency failover whose old primary is "
+            "unreachable waits that long before it may promote, and would always time out",
+        )
     need(isinstance(s.parallel_syncs, int) and s.parallel_syncs >= 1, "parallel_syncs must be >= 1")
     need(
         s.initial_primary is None or s.initial_primary in s.nodes,
@@ -160,7 +167,8 @@ _HELP = {
     "report_ttl": "Seconds a peer's down report stays fresh.",
     "election_timeout": "Seconds a candidate waits for votes before retrying.",
     "election_jitter": "Maximum random extra delay (seconds) before a candidacy.",
-    "failover_timeout": "Seconds the leader of an epoch has to finish its failover.",
+    "failover_timeout": "Seconds the leader of an epoch has to finish its failover; under "
+    "the consistency policy it must exceed promote_after + lease.",
     "fence_after": "Seconds without a majority of peers before a daemon fences the "
     "primaries it can still reach.",
     "promote_after": "Seconds since the old primary was last seen before the majority side "

@@ -99,7 +99,7 @@ class Scope:
             report_ttl=2.0,
             election_timeout=2.0,
             election_jitter=0.0,
-            failover_timeout=4.0,
+            failover_timeout=7.0,
             fence_after=1.0,
             promote_after=3.0,
             max_clock_drift=0.0,

@@ -27,6 +27,7 @@ def test_defaults_are_valid_and_derived_values() -> None:
         ({"voters": ("a", "a", "b")}, "duplicates"),
         ({"policy": "yolo"}, "policy must be one of"),
         ({"promote_after": 2.0}, "timing rule"),
+        ({"policy": "consistency", "failover_timeout": 9.0}, "failover_timeout (9.0) must be >"),
         ({"parallel_syncs": 0}, "parallel_syncs"),
         ({"initial_primary": "zz"}, "initial_primary"),
         ({"nodes": ["n1"]}, "tuple"),
@@ -59,3 +60,9 @@ def test_lease_covers_valkeys_whole_second_lag_and_once_a_second_recount() -> No
     assert s.lease == pytest.approx(2.0 + 2.0 + 0.5 + 0.25)
     # the worst window measured by gungnir.faults.leaseprobe (--max-lag 2) was 3.36 s
     assert base(min_replicas_max_lag=2.0, lease_margin=0.0, max_clock_drift=0.0).lease > 3.36
+
+
+def test_failover_timeout_must_outlast_promote_after_plus_lease_only_under_consistency() -> None:
+    # defaults: promote_after 4.5 + lease (2 + 2 + 0.5 + 0.5) = 9.5
+    assert base(policy="consistency", failover_timeout=9.6).failover_timeout == 9.6
+    assert base(policy="availability", failover_timeout=9.0).failover_timeout == 9.0
