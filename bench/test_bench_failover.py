@@ -96,6 +96,8 @@ class WriterThread:
 class Scenario:
     """One fresh group + three failover processes + the writer."""
 
+    name: str = ""
+
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="gungnir-bench-"))
         self.group: LocalGroup | None = None
@@ -109,8 +111,8 @@ class Scenario:
     def start(self) -> None:
         self.group = start_group_now(replicas=2)
         self.start_watchers()
-        self.writer = WriterThread(self.endpoints())
-        wait_until(lambda: len(self.writer.writer.acks) >= 100, timeout=20, what="writer warm-up")
+        writer = self.writer = WriterThread(self.endpoints())
+        wait_until(lambda: len(writer.writer.acks) >= 100, timeout=20, what="writer warm-up")
 
     def start_watchers(self) -> None:
         raise NotImplementedError
@@ -250,7 +252,9 @@ class GungnirScenario(Scenario):
                 if g["primary"] != "node-0" or not all(p["up"] for p in st["peers"].values()):
                     return False
             if self.policy == "consistency":  # the primary runs with its write quorum
-                reply = _call(*self.group.primary.address, ("CONFIG", "GET", "min-replicas-*"), 1)
+                assert self.group is not None
+                primary = self.group.primary
+                reply = _call(primary.host, primary.port, ("CONFIG", "GET", "min-replicas-*"), 1)
                 return b"1" in reply
             return True
 
