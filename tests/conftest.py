@@ -6,11 +6,25 @@ the test ends, whatever the outcome.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
 from gungnir.local import LocalGroup, ValkeyProcess, start_group, start_node
+
+
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI job cancelled, ``timeout``, ``kill``) would end the run without
+    teardown or ``atexit``, leaving every valkey-server of the running tests behind.  Treat it
+    like Ctrl-C, which pytest turns into an orderly stop that runs the fixtures' teardown."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
 
 
 @pytest.fixture
