@@ -4,11 +4,26 @@ The mapping is mechanical on purpose (the core decided; this only speaks Valkey)
 
 * ``Fence(method="min_replicas")``  -> ``CONFIG SET min-replicas-to-write <unmeetable>``
 * ``Fence(method="pause")``         -> ``CLIENT PAUSE <ms> WRITE``
+* ``Fence(method="no_sync")``       -> the ``min_replicas`` fence, then ``ACL SETUSER <user>
+  -sync -psync`` and ``CLIENT KILL TYPE replica``: no writes, and no replica can start (or
+  finish) a sync from the node
 * ``Unfence``                       -> ``CLIENT UNPAUSE`` + ``CONFIG SET min-replicas-to-write``
 * ``SetWriteQuorum``                -> ``CONFIG SET min-replicas-to-write N min-replicas-max-lag L``
 * ``Promote``                       -> ``REPLICAOF NO ONE``
 * ``Repoint``                       -> ``REPLICAOF <host> <port>`` of the named primary
 * ``FailoverCommand``               -> ``FAILOVER TO <host> <port> TIMEOUT <ms>``
+
+``no_sync`` is the fence for a primary that came back without its data.  Writes refused are not
+enough there: its replicas reconnect to the same address within about a second and a full sync
+from the empty node wipes the data the failover needs.  A replica's handshake ends in ``PSYNC``
+(or ``SYNC``), an ordinary command checked by the ACL, so denying both to the users a replica can
+authenticate as (``default`` and the group's ``username``) makes every attempt fail with
+``NOPERM``; the replica keeps its dataset and retries.  Killing the replica clients aborts a
+sync that started before the fence (an RDB a replica has not finished receiving is never
+loaded).  Unlike ``CLIENT PAUSE ... ALL`` (which also holds replicas off) the node still answers
+the daemons' probes, and nothing lifts the fence on a timer.  Every action that makes the node
+a writable primary or a replica again (``Unfence``, ``SetWriteQuorum``, ``Promote``,
+``Repoint``) first gives the permission back, to the users whose rules still deny it.
 
 Any error (refused, timeout, error reply) is ``ActionResult(ok=False, reason=...)``: the
 core decides whether to retry, abort or wait.
@@ -23,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gungnir.client import parse_info
+from gungnir.client.errors import ConnectionClosedError, ConnectionLostError
 from gungnir.core import (
     UNMEETABLE_REPLICAS,
     ActionResult,
@@ -37,21 +53,44 @@ from gungnir.core import (
 
 from .prober import NodeLink
 
-__all__ = ["commands_for", "execute"]
+__all__ = ["SYNC_COMMANDS", "commands_for", "execute", "sync_users"]
 
 log = logging.getLogger("gungnir.executor")
 
 Address = tuple[str, int]
 
+#: The commands a replica's handshake ends with: denied by the ``no_sync`` fence.
+SYNC_COMMANDS = ("sync", "psync")
+
+#: Node actions after which the node serves as a primary or follows one again.
+_RESTORES_SYNC = (Unfence, SetWriteQuorum, Promote, Repoint)
+
+
+def sync_users(username: str | None) -> list[str]:
+    """ACL users a replica may sync as: Valkey's ``default`` (no ``masteruser``) and the
+    group's configured user, whom a deployment with ACLs typically replicates as too."""
+    return ["default"] if not username or username == "default" else ["default", username]
+
 
 def commands_for(
-    action: NodeAction, addresses: Mapping[str, Address], pause_ms: int
+    action: NodeAction,
+    addresses: Mapping[str, Address],
+    pause_ms: int,
+    username: str | None = None,
 ) -> list[tuple[Any, ...]]:
     """The Valkey commands that carry out ``action``, in order."""
     if isinstance(action, Fence):
         if action.method == "pause":
             return [("CLIENT", "PAUSE", str(pause_ms), "WRITE")]
-        return [("CONFIG", "SET", "min-replicas-to-write", str(UNMEETABLE_REPLICAS))]
+        fence: list[tuple[Any, ...]] = [
+            ("CONFIG", "SET", "min-replicas-to-write", str(UNMEETABLE_REPLICAS))
+        ]
+        if action.method == "no_sync":
+            # Writes first: the part every fence needs does not wait on the ACL step.
+            deny = tuple(f"-{c}" for c in SYNC_COMMANDS)
+            fence += [("ACL", "SETUSER", user, *deny) for user in sync_users(username)]
+            fence.append(("CLIENT", "KILL", "TYPE", "replica"))
+        return fence
     if isinstance(action, Unfence):
         return [
             ("CLIENT", "UNPAUSE"),
@@ -89,12 +128,14 @@ async def execute(
 ) -> ActionResult:
     """Run ``action`` against ``link``'s node and report the outcome."""
     try:
-        cmds = commands_for(action, addresses, pause_ms)
+        cmds = commands_for(action, addresses, pause_ms, link.username)
     except KeyError as exc:
         return ActionResult(action, False, f"no address for node {exc}")
     try:
+        if isinstance(action, _RESTORES_SYNC):
+            await _restore_sync(link, limit)
         for cmd in cmds:
-            await link.command(*cmd, limit=limit)
+            await _command(link, cmd, limit, retry=not isinstance(action, FailoverCommand))
         if isinstance(action, FailoverCommand):
             return await _failover_outcome(action, link, limit)
     except Exception as exc:
@@ -102,6 +143,58 @@ async def execute(
         log.warning("%s on %s failed: %s", type(action).__name__, link.name, reason)
         return ActionResult(action, False, reason)
     return ActionResult(action, True)
+
+
+async def _command(link: NodeLink, cmd: tuple[Any, ...], limit: float, *, retry: bool) -> Any:
+    """One command, sent again once on a fresh connection if the old one turns out dead.
+
+    The action connection sits idle between actions, so the first command after the node
+    restarted (precisely when the empty-restart fence is needed) finds it closed.  Every
+    command here but ``FAILOVER`` is idempotent, so sending it again is safe.
+    """
+    try:
+        return await link.command(*cmd, limit=limit)
+    except (ConnectionLostError, ConnectionClosedError):
+        if not retry:
+            raise
+        return await link.command(*cmd, limit=limit)
+
+
+async def _restore_sync(link: NodeLink, limit: float) -> None:
+    """Give back SYNC/PSYNC to the users a ``no_sync`` fence denied them to.
+
+    Only users whose rules end by denying a sync command are touched, so a node that was never
+    fenced this way costs one ``ACL GETUSER`` per user and no grant beyond what was taken away.
+    A node that refuses ACL commands to the daemon (an ACL user without ``@admin``) cannot have
+    been fenced by ``no_sync`` either: that refusal is logged and the action goes on.
+    """
+    for user in sync_users(link.username):
+        try:
+            reply = await _command(link, ("ACL", "GETUSER", user), limit, retry=True)
+        except Exception as exc:  # NOPERM, or no ACL support: nothing of ours to undo
+            log.debug("ACL GETUSER %s on %s: %s", user, link.name, exc)
+            return
+        if _denies_sync(reply):
+            await link.command(
+                "ACL", "SETUSER", user, *(f"+{c}" for c in SYNC_COMMANDS), limit=limit
+            )
+
+
+def _denies_sync(reply: Any) -> bool:
+    """Whether an ``ACL GETUSER`` reply's command rules deny SYNC or PSYNC."""
+    if reply is None:
+        return False
+    if isinstance(reply, Mapping):
+        items = list(reply.items())
+    else:
+        items = list(zip(reply[::2], reply[1::2], strict=False))
+    for key, value in items:
+        key = key.decode() if isinstance(key, bytes) else str(key)
+        if key == "commands":
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            rules = text.lower().split()
+            return any(f"-{c}" in rules for c in SYNC_COMMANDS)
+    return False
 
 
 async def _failover_outcome(action: FailoverCommand, link: NodeLink, limit: float) -> ActionResult:
