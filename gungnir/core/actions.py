@@ -42,8 +42,9 @@ class Broadcast:
 
 @dataclass(frozen=True)
 class Fence:
-    """Stop ``node`` taking writes: ``method`` is ``pause`` (CLIENT PAUSE WRITE) or
-    ``min_replicas`` (min-replicas-to-write set to an unmeetable value)."""
+    """Stop ``node`` taking writes: ``method`` is ``pause`` (CLIENT PAUSE WRITE),
+    ``min_replicas`` (min-replicas-to-write set to an unmeetable value) or ``no_sync``
+    (``min_replicas``, and no replica may sync from the node: for one back without its data)."""
 
     node: str
     epoch: int

@@ -224,8 +224,9 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
             # Fencing is always safe and needs no election: stop the node that lost its data
             # taking writes now, so nothing acknowledged meanwhile depends on it; the
             # failover to the replica holding the data follows.  With no replica to fail
-            # over to, the node is the best there is: leave it writable.
-            acts.append(failover.fence_action(st, n))
+            # over to, the node is the best there is: leave it writable.  ``no_sync``: its
+            # replicas must not resync from it either, or the failover finds them empty.
+            acts.append(failover.fence_action(st, n, "no_sync"))
             acts.append(Notify("+fence-empty-restart", n))
     for n in sorted(st.sdown - sdown):
         acts.append(Notify("-sdown", n))
