@@ -13,7 +13,7 @@ from gungnir.local import start_group
 from gungnir.runtime.executor import _denies_sync, commands_for, execute, sync_users
 from gungnir.runtime.prober import NodeLink
 
-from .support import nodes_of, until
+from .support import check_decision_logs, nodes_of, until
 
 KEYS = 300
 
@@ -87,8 +87,7 @@ def test_replicas_keep_their_data_when_the_primary_restarts_empty(tmp_path):
                 for r in g.replicas:
                     r.kill(signal.SIGSTOP)
                 try:
-                    g.primary.kill(signal.SIGKILL)
-                    g.primary.start()
+                    restart_empty(g.primary)
                     result = await do(Fence("node-0", 1, "no_sync"))
                     assert result.ok, result.reason
                 finally:
@@ -118,8 +117,7 @@ def test_replicas_keep_their_data_when_the_primary_restarts_empty(tmp_path):
 
             # The failover path: the fenced node is repointed at a promoted replica, which
             # restores its sync permission too (it may be promoted again one day).
-            g.primary.kill(signal.SIGKILL)
-            g.primary.start()
+            restart_empty(g.primary)
             assert (await do(Fence("node-0", 2, "no_sync"))).ok
             assert (await do(Promote("node-1", 2))).ok
             assert (await do(SetWriteQuorum("node-1", 2, 1, 2))).ok
@@ -140,5 +138,113 @@ def test_replicas_keep_their_data_when_the_primary_restarts_empty(tmp_path):
             assert promoted.command("DBSIZE") == KEYS
             for link in links.values():
                 link.close()
+
+    asyncio.run(main())
+
+
+def restart_empty(node) -> None:
+    """kill -9, then start on the same address without the RDB file a replica leaves behind
+    (a full sync writes one), so the node really comes back empty."""
+    node.kill(signal.SIGKILL)
+    (node.workdir / f"{node.name}.rdb").unlink(missing_ok=True)
+    node.start()
+
+
+def _log_size(node) -> int:
+    return len(node.logfile.read_text(errors="replace"))
+
+
+def _wiped(node, since: int) -> bool:
+    """Whether this node loaded an empty dataset from a full sync after log position
+    ``since`` (its own log says so)."""
+    return "keys loaded: 0," in node.logfile.read_text(errors="replace")[since:]
+
+
+ROUNDS = 3
+
+
+@pytest.mark.slow
+@pytest.mark.faults
+def test_daemons_keep_the_data_over_repeated_empty_restarts(tmp_path):
+    """The whole path.  First ``ROUNDS`` times with every daemon running: the primary is
+    killed and restarted empty on its address, the daemons flag it, fence it with ``no_sync``
+    and fail over to a replica that kept every key.  That failover is quick, so it usually
+    moves the replicas before they reconnect (about once a second) to the empty node; the
+    last round holds the window open: only one daemon runs, so it fences the node on its own
+    (a fence needs no election) but cannot fail over, and both replicas reconnect to the
+    empty node and must be turned away with their data intact."""
+    from gungnir.runtime.cluster import FAST, InProcessCluster, cluster_docs
+
+    settings = {**FAST, "policy": "consistency"}
+
+    async def main():
+        with start_group(replicas=2) as g:
+            await fill(g)
+            by_name = {n.name: n for n in g.nodes}
+            docs = cluster_docs(nodes_of(g), tmp_path, settings=settings)
+            async with InProcessCluster(docs) as c:
+                primary = "node-0"
+                for _round in range(ROUNDS):
+                    await until(
+                        lambda p=primary: (
+                            c.primaries() == {p}
+                            and all(lk.up for d in c.daemons.values() for lk in d.links.values())
+                        ),
+                        15,
+                        "daemons to agree on the primary with every peer link up",
+                    )
+                    old = by_name[primary]
+                    mark = {n.name: _log_size(n) for n in g.nodes if n is not old}
+                    restart_empty(old)
+                    await until(
+                        lambda p=primary: len(c.primaries()) == 1 and c.primaries() != {p},
+                        30,
+                        "a replica to replace the empty node",
+                    )
+                    (primary,) = c.primaries()
+                    new = by_name[primary]
+                    assert new is not old and new.info()["role"] == "master"
+                    await until(
+                        lambda new=new: all(
+                            n.info().get("master_port") == str(new.port)
+                            and n.info().get("master_link_status") == "up"
+                            and n.command("DBSIZE") == KEYS
+                            for n in g.nodes
+                            if n is not new
+                        ),
+                        20,
+                        "every other node to follow the new primary with every key",
+                    )
+                    assert new.command("DBSIZE") == KEYS
+                    assert not _wiped(new, mark[new.name])
+
+                # The held window: one daemon, no quorum, the fence alone keeps the data.
+                await until(
+                    lambda p=primary: (
+                        c.primaries() == {p}
+                        and all(lk.up for d in c.daemons.values() for lk in d.links.values())
+                    ),
+                    15,
+                    "daemons to agree on the primary with every peer link up",
+                )
+                old = by_name[primary]
+                replicas = [n for n in g.nodes if n is not old]
+                before = [_refusals(r) for r in replicas]
+                await c.stop_one("d2")
+                await c.stop_one("d3")
+                restart_empty(old)
+                await until(
+                    lambda: all(
+                        _refusals(r) >= b + 2 for r, b in zip(replicas, before, strict=True)
+                    ),
+                    10,
+                    "both replicas to be refused a sync from the empty node twice",
+                )
+                for r in replicas:
+                    assert r.command("DBSIZE") == KEYS, f"{r.name} was wiped"
+                    assert r.info()["master_port"] == str(old.port)
+                assert old.command("DBSIZE") == 0
+                assert b"NOREPLICAS" in str(old.command("SET", "x", "1")).encode()
+        assert check_decision_logs(tmp_path).ok
 
     asyncio.run(main())
