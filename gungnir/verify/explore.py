@@ -81,13 +81,19 @@ class Fingerprinter:
     after renaming so isomorphic worlds render identically.
     """
 
-    def __init__(self, model: Model, symmetry: bool) -> None:
+    def __init__(self, model: Model, symmetry: bool, reduce: bool = True) -> None:
         self.names = model.scope.daemons
         self.symmetry = symmetry and len(self.names) > 1
+        self.reduce = reduce
         self.canon = tuple(f"#{i}" for i in range(len(self.names)))
         # with a time bound, worlds at different times have different futures: keep the clock
         self.clock = model.scope.max_time is not None
         s = model.settings
+        self.base = s
+        self.ttl = s.report_ttl
+        self.fence_after = s.fence_after
+        self.election_timeout = s.election_timeout
+        self.plan_limit = max(s.failover_timeout, s.switchover_timeout)
         self.cap = 1 + max(
             s.down_after,
             s.report_ttl,
@@ -108,10 +114,26 @@ class Fingerprinter:
         cap = self.cap
         return cap if d > cap else (-cap if d < -cap else d)
 
+    def past(self, t: float | None, now: float) -> float | None:
+        """``t`` read only as ``now < t``: every time at or before ``now`` stays so."""
+        if t is None:
+            return None
+        return t - now if t > now else 0.0
+
+    def aged(self, t: float | None, now: float, limit: float, strict: bool = False) -> float | None:
+        """``t`` read only as ``now - t >= limit`` (``> limit`` if ``strict``): every age past
+        the limit stays past it."""
+        if t is None:
+            return None
+        d = t - now
+        if strict:
+            return d if d >= -limit else -limit - 1.0
+        return d if d > -limit else -limit
+
     def canonical(self, w: World) -> int:
         k = len(self.names)
         now = float(w.now)
-        if self.symmetry:
+        if self.symmetry and not self._asymmetric(w):
             keys = []
             for i in range(k):
                 mapping = tuple("SELF" if j == i else "OTHER" for j in range(k))
@@ -164,6 +186,26 @@ class Fingerprinter:
         assert best is not None
         return best
 
+    def _asymmetric(self, w: World) -> bool:
+        """Does ``w`` hold daemon names the renaming does not reach (a voter-set change:
+        other settings, voter views in fields or messages)?  Then it is fingerprinted without
+        the symmetry reduction: renaming only some occurrences of a name could merge worlds
+        that are not renamings of each other."""
+        unknown = _unknown_fields()
+        for st in w.daemons:
+            if st is None:
+                continue
+            if st.settings is not self.base and st.settings != self.base:
+                return True
+            d = st.__dict__
+            for k in unknown:
+                if k in d and (k not in _DEFAULTS or d[k] != _DEFAULTS[k]):
+                    return True
+        for _, msg in w.net:
+            if getattr(msg, "voters", None) or getattr(msg, "next_voters", None):
+                return True
+        return False
+
     def _per(self, w: World, i: int, mapping: tuple[str, ...], now: float) -> Any:
         d = w.durable[i]
         vote = d[1]
@@ -191,9 +233,17 @@ class Fingerprinter:
         return out
 
     def _render(self, st: DaemonState, rn: dict[str, str], now: float) -> Any:
-        """A hashable, time-relative rendering of ``st`` with daemon names renamed."""
+        """A hashable, time-relative rendering of ``st`` with daemon names renamed.
+
+        With ``reduce`` (the default), state the core never reads again is left out (see
+        :data:`UNREAD` and docs/verification.md): peers' "since" times, the node views'
+        ``accepts_writes`` and ``empty``, ``odown_since``, and down reports that can no longer
+        count (not "down", or older than ``report_ttl``: time only ages them further, and a
+        newer report from the same sender replaces them either way).
+        """
         g = rn.get
         r = self.rel
+        red = self.reduce
         el = st.election
         elr = None
         if el is not None:
@@ -203,7 +253,7 @@ class Fingerprinter:
                 el.replid,
                 el.offset,
                 el.reason,
-                r(el.started, now),
+                self.aged(el.started, now, self.election_timeout) if red else r(el.started, now),
                 frozenset(g(x, x) for x in el.grants),
                 frozenset(g(x, x) for x in el.refusals),
             )
@@ -215,13 +265,13 @@ class Fingerprinter:
                 fo.old,
                 fo.new,
                 fo.stage,
-                r(fo.started, now),
+                self.aged(fo.started, now, self.plan_limit, True) if red else r(fo.started, now),
                 fo.manual,
                 fo.use_failover_command,
                 fo.old_fenced,
                 r(fo.old_last_ok, now),
                 fo.old_offset,
-                r(fo.lease_until, now),
+                self.past(fo.lease_until, now) if red else r(fo.lease_until, now),
                 fo.pending,
                 fo.failed,
                 fo.repointed,
@@ -242,8 +292,8 @@ class Fingerprinter:
                 v.replid,
                 v.run_id,
                 v.priority,
-                v.accepts_writes,
-                v.empty,
+                None if red else v.accepts_writes,
+                None if red else v.empty,
                 v.lag,
                 v.min_replicas,
                 v.paused,
@@ -252,7 +302,20 @@ class Fingerprinter:
             )
             for v in st.nodes
         )
-        return (
+        if red:
+            ttl = self.ttl
+            reports = tuple(
+                sorted(
+                    (g(sn, sn), n, True, r(t, now))
+                    for sn, n, dn, t in st.reports
+                    if dn and now - t <= ttl and sn != st.me
+                )
+            )
+            peers = tuple(sorted((g(p, p), ok) for p, ok, _ in st.peers))
+        else:
+            reports = tuple(sorted((g(sn, sn), n, dn, r(t, now)) for sn, n, dn, t in st.reports))
+            peers = tuple(sorted((g(p, p), ok, r(t, now)) for p, ok, t in st.peers))  # type: ignore[misc]
+        out: tuple[Any, ...] = (
             g(st.me, st.me),
             st.started,
             st.epoch,
@@ -261,20 +324,33 @@ class Fingerprinter:
             st.role,
             st.config,
             nodes,
-            tuple(sorted((g(s, s), n, dn, r(t, now)) for s, n, dn, t in st.reports)),
-            tuple(sorted((g(p, p), ok, r(t, now)) for p, ok, t in st.peers)),
+            reports,
+            peers,
             st.sdown,
             st.odown,
-            r(st.odown_since, now),
-            r(st.next_election, now),
+            None if red else r(st.odown_since, now),
+            self.past(st.next_election, now) if red else r(st.next_election, now),
             elr,
             fr,
-            r(st.isolated_since, now),
+            self.aged(st.isolated_since, now, self.fence_after)
+            if red
+            else r(st.isolated_since, now),
             st.minority_fenced,
             cr,
             st.switchover,
             r(st.drift_since, now),
         )
+        extra = self._extra(st)
+        return out + extra if extra else out
+
+    def _extra(self, st: DaemonState) -> tuple[Any, ...]:
+        """Fields this renderer does not know, verbatim (a new core field is never merged
+        away), and the settings when they are not the scope's (a voter-set change)."""
+        d = st.__dict__
+        extra = tuple((k, d[k]) for k in _unknown_fields() if k in d)
+        if st.settings is not self.base and st.settings != self.base:
+            extra += (("settings", st.settings),)
+        return extra
 
     def _msg(self, msg: Any, rn: dict[str, str], now: float) -> Any:
         changes: dict[str, Any] = {"sender": rn.get(msg.sender, msg.sender)}
@@ -288,6 +364,55 @@ class Fingerprinter:
         return dataclasses.replace(msg, **changes)
 
 
+#: DaemonState fields the renderer handles itself (``settings``: only when it differs).
+RENDERED = frozenset(
+    {
+        "settings",
+        "me",
+        "started",
+        "epoch",
+        "vote",
+        "restart_floor",
+        "role",
+        "config",
+        "nodes",
+        "reports",
+        "peers",
+        "sdown",
+        "odown",
+        "odown_since",
+        "next_election",
+        "election",
+        "failover",
+        "isolated_since",
+        "minority_fenced",
+        "confirm",
+        "switchover",
+        "drift_since",
+    }
+)
+
+#: State the core writes but never reads: left out of fingerprints under ``reduce``.
+#: ``tests/verify/test_reductions.py`` checks each claim against the core, statically and by
+#: perturbing explored states.
+UNREAD = ("NodeView.accepts_writes", "NodeView.empty", "DaemonState.odown_since", "peers.since")
+
+_UNKNOWN: tuple[str, ...] | None = None
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default
+    for f in dataclasses.fields(DaemonState)
+    if f.default is not dataclasses.MISSING
+}
+
+
+def _unknown_fields() -> tuple[str, ...]:
+    global _UNKNOWN
+    if _UNKNOWN is None:
+        names = [f.name for f in dataclasses.fields(DaemonState)]
+        _UNKNOWN = tuple(n for n in names if n not in RENDERED)
+    return _UNKNOWN
+
+
 def explore(
     model: Model,
     invariants: tuple[str, ...],
@@ -295,12 +420,18 @@ def explore(
     max_states: int | None = None,
     time_limit: float | None = None,
     progress: Callable[[str], None] | None = None,
+    report_every: float = 2.0,
+    visit: Callable[[World], None] | None = None,
 ) -> Result:
-    """Breadth-first search over every reachable world of ``model``'s scope."""
+    """Breadth-first search over every reachable world of ``model``'s scope.
+
+    ``progress`` gets a line ``"N states, depth D, Ts"`` every ``report_every`` seconds (by
+    the clock, so a slow stretch still shows movement); ``visit`` sees every new world (tests
+    compare reduced and unreduced explorations with it)."""
     sc = model.scope
     res = Result(scope=sc.name)
     t0 = time.monotonic()
-    fp = Fingerprinter(model, sc.symmetry)
+    fp = Fingerprinter(model, sc.symmetry, getattr(sc, "reduce", True))
     init = model.initial()
     plain: set[int] = {hash(init)}
     c0 = fp.canonical(init)
@@ -308,11 +439,13 @@ def explore(
     parent: dict[int, tuple[int, tuple[Any, ...]] | None] = {c0: None}
     queue: deque[tuple[World, int, int]] = deque([(init, c0, 0)])
     res.states = 1
+    if visit is not None:
+        visit(init)
     broken = check(model, init, invariants)
     if broken:
         res.violation = _counterexample(model, parent, c0, broken)
         return _done(res, t0)
-    next_report = 50_000
+    next_report = t0 + report_every
     while queue:
         w, cw, depth = queue.popleft()
         res.depth = max(res.depth, depth)
@@ -330,6 +463,8 @@ def explore(
             seen.add(c2)
             parent[c2] = (cw, label)
             res.states += 1
+            if visit is not None:
+                visit(w2)
             broken = check(model, w2, invariants)
             if broken:
                 res.violation = _counterexample(model, parent, c2, broken)
@@ -344,9 +479,11 @@ def explore(
                     )
                     return _done(res, t0)
             queue.append((w2, c2, depth + 1))
-        if progress and res.states >= next_report:
-            next_report += 50_000
-            progress(f"{res.states} states, depth {depth}, {time.monotonic() - t0:.0f}s")
+        if progress is not None:
+            now = time.monotonic()
+            if now >= next_report:
+                next_report = now + report_every
+                progress(f"{res.states} states, depth {depth}, {now - t0:.0f}s")
         if (
             (max_states and res.states >= max_states)
             or (sc.max_states and res.states >= sc.max_states)

@@ -73,12 +73,15 @@ class Scope:
     empty_restarts: bool = True
     node_crashes: bool = True
     daemon_crashes: bool = True
-    # "single": isolate one daemon, one node, or one daemon with one node; "nodes": one node
+    # "single": isolate one daemon, one node, or one daemon with one node; "nodes": one node;
+    # "daemons": one daemon (from its peers and every node)
     partition_shapes: str = "single"
     convergence_every: int = 0  # run the convergence check on every k-th new state (0: off)
     convergence_bound: int = 40
     settings_overrides: tuple[tuple[str, Any], ...] = ()
     symmetry: bool = True
+    # leave state the core never reads out of fingerprints (docs/verification.md, Reductions)
+    reduce: bool = True
     max_states: int | None = None  # a budget: breadth-first, so every shorter trace is covered
     lockstep: bool = True  # time advances only after every up daemon ran its round
     # "flush": a daemon handles all messages waiting for it at once (messages to different
@@ -455,6 +458,8 @@ class Model:
     def partition_sides(self) -> list[frozenset[str]]:
         sc = self.scope
         sides: list[frozenset[str]] = []
+        if sc.partition_shapes == "daemons":
+            return [frozenset({d}) for d in sc.daemons]
         if sc.partition_shapes == "single":
             for d in sc.daemons:
                 sides.append(frozenset({d}))
