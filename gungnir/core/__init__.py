@@ -21,6 +21,7 @@ from .actions import (
     NodeAction,
     Notify,
     Persist,
+    PersistVoters,
     Promote,
     PublishConfig,
     Repoint,
@@ -40,6 +41,7 @@ from .events import (
     Start,
     Switchover,
     Tick,
+    VotersChanged,
 )
 from .machine import record, step
 from .messages import (
@@ -107,6 +109,7 @@ __all__ = [
     "Notify",
     "PeerStatus",
     "Persist",
+    "PersistVoters",
     "Probe",
     "Promote",
     "PublishConfig",
@@ -123,6 +126,7 @@ __all__ = [
     "Unfence",
     "VoteReply",
     "VoteRequest",
+    "VotersChanged",
     "best_replica",
     "describe_settings",
     "eligible",

@@ -26,6 +26,17 @@ class Persist:
 
 
 @dataclass(frozen=True)
+class PersistVoters:
+    """Durably store the voter view (committed set, its commit epoch, joint target), like
+    :class:`Persist` and before what follows: a daemon that entered joint consensus must still
+    refuse old-set-only candidates after a restart, or two leaders could share an epoch."""
+
+    voters: tuple[str, ...]
+    next_voters: tuple[str, ...]
+    voters_epoch: int
+
+
+@dataclass(frozen=True)
 class Send:
     """Send ``message`` to daemon ``to``."""
 
@@ -147,4 +158,4 @@ def log(kind: str, **fields: Any) -> Log:
 
 
 NodeAction = Fence | Unfence | SetWriteQuorum | Promote | Repoint | FailoverCommand
-Action = Persist | Send | Broadcast | NodeAction | PublishConfig | Notify | Log
+Action = Persist | PersistVoters | Send | Broadcast | NodeAction | PublishConfig | Notify | Log

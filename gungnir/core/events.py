@@ -16,10 +16,28 @@ class Start:
     """The daemon (re)started with its durable state: the persisted epoch and its vote in it.
 
     The restart rule applies: the daemon never leads ``epoch`` or any older epoch again.
+    ``voters``/``next_voters``/``voters_epoch`` is the persisted voter view (see
+    :class:`~gungnir.core.actions.PersistVoters`); empty ``voters``: none was persisted, the
+    configured bootstrap set applies.
     """
 
     epoch: int = 0
     vote: str | None = None
+    voters: tuple[str, ...] = ()
+    next_voters: tuple[str, ...] = ()
+    voters_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class VotersChanged:
+    """The configuration (file or custom resource) asks for the voter set ``voters``.
+
+    The daemon enters joint consensus (old and new set) when this differs from its committed
+    set; a leader elected under the joint rule commits the new set.  Fed after every Start
+    too, since the desired set is configuration, not durable state.
+    """
+
+    voters: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -91,4 +109,4 @@ class Switchover:
     use_failover_command: bool = False
 
 
-Event = Start | Tick | Probe | PeerStatus | Received | ActionResult | Switchover
+Event = Start | Tick | Probe | PeerStatus | Received | ActionResult | Switchover | VotersChanged

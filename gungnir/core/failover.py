@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from . import membership
 from .actions import (
     Action,
     Broadcast,
@@ -56,7 +57,7 @@ def begin(st: DaemonState, now: float, rules: Rules) -> Result:
     el = st.election
     assert el is not None
     s = st.settings
-    if el.reason == "reconcile":
+    if el.reason in ("reconcile", "reconfig"):
         cfg = Config(
             el.epoch, st.config.primary, tuple(n for n in s.nodes if n != st.config.primary)
         )
@@ -223,9 +224,16 @@ def _lag(st: DaemonState) -> int:
 
 
 def _publish(st: DaemonState, cfg: Config, now: float) -> Result:
+    """Publish ``cfg`` with the voter set it commits: a leader elected under the joint rule
+    commits its target set here (persisted before the config leaves)."""
     s = st.settings
+    voters, view = membership.committed_by(st, cfg.epoch)
+    cfg = Config(cfg.epoch, cfg.primary, cfg.replicas, voters)
     st = st.replace(config=cfg, confirm=None)
-    acts: list[Action] = [
+    acts: list[Action] = []
+    if view is not None:
+        st, acts = membership.set_view(st, view, now)
+    acts += [
         PublishConfig(cfg),
         _rec(
             st,
@@ -234,6 +242,7 @@ def _publish(st: DaemonState, cfg: Config, now: float) -> Result:
             epoch=cfg.epoch,
             primary=cfg.primary,
             replicas=list(cfg.replicas),
+            voters=list(cfg.voters),
         ),
         Broadcast(ConfigAnnounce(s.group, st.me, cfg, st.epoch)),
         Notify("+switch-master", f"{cfg.primary} epoch {cfg.epoch}"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import failover, reconcile
+from . import failover, membership, reconcile
 from .actions import Action, Broadcast, Log, Notify, Send, log
 from .events import (
     PRIMARY,
@@ -22,6 +22,7 @@ from .events import (
     Start,
     Switchover,
     Tick,
+    VotersChanged,
 )
 from .messages import (
     ConfigAnnounce,
@@ -31,7 +32,7 @@ from .messages import (
     VoteReply,
     VoteRequest,
 )
-from .rules import RULES, Rules, members
+from .rules import RULES, Rules, has_majority, members
 from .state import CANDIDATE, FOLLOWER, LEADER, Config, DaemonState, Election, NodeView
 
 Result = tuple[DaemonState, list[Action]]
@@ -63,6 +64,8 @@ def step(state: DaemonState, event: Event, now: float, rules: Rules = RULES) -> 
         return failover.on_result(state, event, now, rules)
     if isinstance(event, Switchover):
         return _switchover(state, event, now, rules)
+    if isinstance(event, VotersChanged):
+        return membership.on_desired(state, event.voters, now, rules.begin_change)
     raise TypeError(f"not a core event: {event!r}")
 
 
@@ -70,9 +73,17 @@ def step(state: DaemonState, event: Event, now: float, rules: Rules = RULES) -> 
 
 
 def _start(state: DaemonState, ev: Start, now: float, rules: Rules) -> Result:
-    s = state.settings
+    configured = state.settings
+    s = configured
+    if ev.voters:  # the persisted voter view, not the configured bootstrap set
+        s = s.replace(
+            voters=tuple(ev.voters),
+            next_voters=tuple(ev.next_voters),
+            voters_epoch=ev.voters_epoch,
+        )
     primary = s.initial_primary
     fresh = state.replace(
+        settings=s,
         started=True,
         config=Config(0, primary, tuple(n for n in s.nodes if n != primary)),
         nodes=tuple(NodeView(node=n, last_ok=now) for n in sorted(s.nodes)),
@@ -89,9 +100,20 @@ def _start(state: DaemonState, ev: Start, now: float, rules: Rules) -> Result:
     )
     fresh = rules.recover(fresh, ev, now)
     acts: list[Action] = [
-        record(fresh, now, "header", voters=list(s.voters)),
+        record(fresh, now, "header", voters=list(configured.voters)),
         record(fresh, now, "restarted", epoch=ev.epoch, vote=ev.vote),
     ]
+    if s.voters != configured.voters or s.next_voters != configured.next_voters:
+        acts.append(
+            record(
+                fresh,
+                now,
+                "voters_changed",
+                voters=list(s.voters),
+                next_voters=list(s.next_voters),
+                voters_epoch=s.voters_epoch,
+            )
+        )
     return fresh, acts
 
 
@@ -264,11 +286,18 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
     if st.role == LEADER:
         st, more = failover.advance(st, now, rules, retry=True)
         acts += more
-    # 6. a new candidacy
+    # 6. voter view: a committed config adopted while candidate or leader, then a change the
+    # configuration asks for (both deferred while this daemon stands or leads)
+    if st.role == FOLLOWER:
+        st, more = membership.on_config(st, st.config.voters, st.config.epoch, now)
+        acts += more
+        st, more = membership.maybe_begin(st, now, rules.begin_change)
+        acts += more
+    # 7. a new candidacy
     if st.role == FOLLOWER and st.is_voter:
         st, more = _maybe_candidate(st, ev, now, rules)
         acts += more
-    # 7. drift correction
+    # 8. drift correction
     if st.role == FOLLOWER:
         st, more = reconcile.tick(st, ev, now)
         acts += more
@@ -276,12 +305,11 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
 
 
 def _minority(st: DaemonState, now: float) -> Result:
-    """Fence every reachable primary after ``fence_after`` without a majority of voters."""
+    """Fence every reachable primary after ``fence_after`` without a majority of voters
+    (of both sets during a voter change: lacking either majority is the minority side)."""
     s = st.settings
-    voters = frozenset(s.voters)
-    up = sum(1 for name, ok, _ in st.peers if ok and name in voters)
-    up += 1 if st.me in voters else 0
-    if up >= s.majority:
+    up = frozenset(name for name, ok, _ in st.peers if ok) | {st.me}
+    if has_majority(s, up):
         return st.replace(isolated_since=None, minority_fenced=frozenset()), []
     since = st.isolated_since if st.isolated_since is not None else now
     st = st.replace(isolated_since=since)
@@ -305,6 +333,8 @@ def _maybe_candidate(st: DaemonState, ev: Tick, now: float, rules: Rules) -> Res
         reason = "failover"
     elif reconcile.needs_election(st):
         reason = "reconcile"
+    elif st.settings.next_voters:
+        reason = "reconfig"  # a voter change commits only through an election
     if reason is None:
         return st, []
     if st.next_election is None:
@@ -318,7 +348,7 @@ def start_election(st: DaemonState, reason: str, now: float, jitter: float, rule
     """Become a candidate for (highest known epoch + 1), persisting the self-vote first."""
     s = st.settings
     retry = now + s.election_timeout * (1.0 + jitter)
-    if reason == "reconcile":
+    if reason in ("reconcile", "reconfig"):
         target = st.view(st.config.primary) if st.config.primary else None
     elif reason == "switchover" and st.switchover is not None and st.switchover[0] is not None:
         target = st.view(st.switchover[0])
@@ -344,7 +374,18 @@ def start_election(st: DaemonState, reason: str, now: float, jitter: float, rule
         Notify("+new-epoch", str(epoch)),
         Notify("+try-failover", f"{reason} {target.node} epoch {epoch}"),
         Broadcast(
-            VoteRequest(s.group, st.me, epoch, target.node, target.replid, target.offset, reason)
+            VoteRequest(
+                s.group,
+                st.me,
+                epoch,
+                target.node,
+                target.replid,
+                target.offset,
+                reason,
+                s.voters,
+                s.next_voters,
+                st.voters_epoch,
+            )
         ),
     ]
     if rules.has_won(s, election.grants):
@@ -394,13 +435,25 @@ def _receive(state: DaemonState, ev: Received, now: float, rules: Rules) -> Resu
 
 def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> Result:
     s = st.settings
+    mine = membership.view_of(st)
+    theirs = (m.voters_epoch, m.voters, m.next_voters) if m.voters else mine
+    order = membership.compare_views(mine, theirs)
     voters = members(s)
+    if order == membership.NEWER:
+        voters = frozenset(theirs[1]) | frozenset(theirs[2])
     if st.me not in voters:
         return st, []  # observers never vote
 
     def refuse(why: str) -> Result:
         return st, [Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why))]
 
+    if order in (membership.OLDER, membership.CONFLICT):
+        # a voter that moved on to a newer voter view never helps an older view's majority
+        why = f"voter view {mine} is newer than the candidate's {theirs}"
+        if order == membership.CONFLICT:
+            why = f"voter view {mine} conflicts with the candidate's {theirs}"
+        reply = VoteReply(s.group, st.me, m.epoch, m.sender, False, why)
+        return st, [Send(m.sender, reply), Send(m.sender, _announce(st))]
     if m.sender not in voters:
         return refuse(f"{m.sender} is not a voter")
     busy = _backing(st, m, now)
@@ -413,7 +466,7 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
         ]
         if st.epoch > m.epoch or st.config.epoch >= m.epoch:
             # the candidate is behind: tell it what we know so its next try is current
-            acts.append(Send(m.sender, ConfigAnnounce(s.group, st.me, st.config, st.epoch)))
+            acts.append(Send(m.sender, _announce(st)))
         return st, acts
     if m.reason == "failover":
         if st.config.primary is not None and st.config.primary not in st.sdown:
@@ -421,11 +474,13 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
         ok, why = rules.data_ok(st, m, now)
         if not ok:
             return refuse(why)
-    elif m.reason == "reconcile":
+    elif m.reason in ("reconcile", "reconfig"):
         target = st.view(m.node)
         if m.node != st.config.primary or target is None or target.role != PRIMARY:
             return refuse(f"{m.node} is not the primary here")
     acts = []
+    if order == membership.NEWER:  # persisted before the vote that depends on it
+        st, acts = membership.set_view(_step_down(st), theirs, now)
     if m.epoch > st.epoch:
         st = _step_down(st)
         st = st.replace(epoch=m.epoch, vote=m.sender)
@@ -436,14 +491,20 @@ def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> 
         st = st.replace(vote=m.sender)
         if first:
             acts += rules.persist_vote(m.epoch, m.sender)
-    # Give the candidate we back the time to finish before we stand ourselves.
-    st = st.replace(next_election=now + s.failover_timeout)
+    # Give the candidate we back the time to finish before we stand ourselves (a reconcile or
+    # reconfig leader publishes at once: no failover to wait for).
+    backing = s.election_timeout if m.reason in ("reconcile", "reconfig") else s.failover_timeout
+    st = st.replace(next_election=now + backing)
     acts += [
         record(st, now, "vote_granted", epoch=m.epoch, candidate=m.sender),
         Notify("+vote-for-leader", f"{m.sender} {m.epoch}"),
         Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, True)),
     ]
     return st, acts
+
+
+def _announce(st: DaemonState) -> ConfigAnnounce:
+    return ConfigAnnounce(st.settings.group, st.me, st.config, st.epoch)
 
 
 def _backing(st: DaemonState, m: VoteRequest, now: float) -> str:
@@ -486,7 +547,7 @@ def _vote_reply(st: DaemonState, m: VoteReply, now: float, rules: Rules) -> Resu
     if el.epoch <= st.restart_floor:
         return st, []  # the restart rule: never lead an epoch persisted before a restart
     if m.sender not in members(st.settings):
-        return st, []
+        return st, []  # (the candidate's view is fixed while it stands: see membership)
     if m.granted:
         el = Election(**{**el.__dict__, "grants": el.grants | {m.sender}})
     else:

@@ -28,7 +28,13 @@ class VoteRequest:
 
     ``replid``/``offset`` is what the candidate saw of ``node``: a voter that has seen an
     eligible replica with more data refuses (data-aware votes).  ``reason`` is ``failover`` or
-    ``switchover`` (a switchover is granted even while the primary looks healthy).
+    ``switchover`` (a switchover is granted even while the primary looks healthy);
+    ``reconcile`` and ``reconfig`` republish the current primary.
+
+    ``voters``/``next_voters``/``voters_epoch`` is the candidate's voter view: a voter whose
+    view is newer refuses (a voter in joint consensus never helps an old-set-only majority);
+    one whose view is older adopts the candidate's when it grants.  Empty ``voters``: the
+    candidate does not say (treated as the voter's own committed set, not joint).
     """
 
     group: str
@@ -38,6 +44,9 @@ class VoteRequest:
     replid: str
     offset: int
     reason: str = "failover"
+    voters: tuple[str, ...] = ()
+    next_voters: tuple[str, ...] = ()
+    voters_epoch: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import membership
 from .actions import (
     Action,
     Broadcast,
@@ -27,6 +28,7 @@ from .actions import (
 )
 from .events import PRIMARY, REPLICA, Tick
 from .messages import ConfigAnnounce, ConfigQuery
+from .rules import has_majority
 from .state import CANDIDATE, FOLLOWER, LEADER, Confirm, DaemonState
 
 Result = tuple[DaemonState, list[Action]]
@@ -87,8 +89,7 @@ def tick(st: DaemonState, ev: Tick, now: float) -> Result:
         c = Confirm(nonce=now, epoch=st.config.epoch, acks=frozenset({st.me}))
         query = ConfigQuery(s.group, st.me, now, st.epoch)
         return st.replace(confirm=c), [Broadcast(query)]
-    voters = frozenset(s.voters)
-    if len(c.acks & voters) < s.majority or st.drift_since is None or c.nonce < st.drift_since:
+    if not has_majority(s, c.acks) or st.drift_since is None or c.nonce < st.drift_since:
         return st, []
     acts: list[Action] = []
     for a in todo:
@@ -116,6 +117,9 @@ def on_announce(st: DaemonState, m: ConfigAnnounce, now: float) -> Result:
         st = st.replace(epoch=newer_epoch, vote=None)
         acts.append(Persist(newer_epoch, None))
         acts.append(_rec(st, now, "epoch_adopted", epoch=newer_epoch))
+    if st.role == FOLLOWER:  # a candidate or leader keeps the view it stands under
+        st, more = membership.on_config(st, st.config.voters, st.config.epoch, now)
+        acts += more
     c = st.confirm
     if c is not None and m.reply_to == c.nonce:
         if m.config.epoch <= c.epoch and m.epoch <= c.epoch:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from .actions import Action, Persist
 from .events import REPLICA, Start
+from .membership import View, enter_joint
 from .messages import VoteRequest
 from .settings import Settings
 from .state import FOLLOWER, DaemonState, NodeView
@@ -120,6 +121,7 @@ class Rules:
     persist_vote: Callable[[int, str | None], list[Action]] = persist
     fence_plan: Callable[[Settings], FencePlan] = fence_plan
     recover: Callable[[DaemonState, Start, float], DaemonState] = recover
+    begin_change: Callable[[DaemonState, tuple[str, ...]], View] = enter_joint
 
 
 RULES = Rules()

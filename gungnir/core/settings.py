@@ -55,6 +55,10 @@ class Settings:
     next_voters: tuple[str, ...] = ()
     initial_primary: str | None = None
     allow_small_voter_set: bool = field(default=False, repr=False)
+    # The daemon's voter view moves with voter changes (gungnir.core.membership): the epoch of
+    # the config that committed ``voters`` (0: the bootstrap set) and the desired set.
+    voters_epoch: int = field(default=0, repr=False)
+    desired_voters: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -98,7 +102,7 @@ def validate(s: Settings) -> None:
             raise SettingsError(f"group {s.group!r}: {msg}")
 
     need(bool(s.group) and isinstance(s.group, str), "group must be a non-empty name")
-    for name in ("voters", "nodes", "next_voters"):
+    for name in ("voters", "nodes", "next_voters", "desired_voters"):
         value = getattr(s, name)
         need(isinstance(value, tuple), f"{name} must be a tuple of names, got {value!r}")
         need(all(isinstance(v, str) and v for v in value), f"{name} must be non-empty names")
@@ -109,6 +113,23 @@ def validate(s: Settings) -> None:
         f"voters must name 3 or 5 daemons (got {len(s.voters)}); other daemons run as observers",
     )
     need(not s.next_voters or len(s.next_voters) in sizes, "next_voters must name 3 or 5 daemons")
+    need(
+        not s.desired_voters or len(s.desired_voters) in sizes,
+        f"the voter set must name 3 or 5 daemons (got {len(s.desired_voters)})",
+    )
+    need(
+        not s.next_voters or s.quorum <= len(s.next_voters),
+        f"quorum {s.quorum} > {len(s.next_voters)} next_voters: the primary could never be down",
+    )
+    need(
+        not s.desired_voters or s.quorum <= len(s.desired_voters),
+        f"quorum {s.quorum} > {len(s.desired_voters)} voters asked for: the primary could "
+        "never be down",
+    )
+    need(
+        isinstance(s.voters_epoch, int) and s.voters_epoch >= 0,
+        f"voters_epoch must be an epoch >= 0, got {s.voters_epoch!r}",
+    )
     need(len(s.nodes) >= 1, "nodes must name at least one Valkey node")
     need(isinstance(s.quorum, int) and s.quorum >= 1, f"quorum must be >= 1, got {s.quorum!r}")
     need(

@@ -21,11 +21,17 @@ LEADER = "leader"
 
 @dataclass(frozen=True)
 class Config:
-    """(epoch, primary, replicas): the config with the highest epoch is authoritative."""
+    """(epoch, primary, replicas): the config with the highest epoch is authoritative.
+
+    ``voters`` is the voter set committed by this config (empty: the configured bootstrap
+    set, as in the epoch-0 config).  A leader elected under joint consensus publishes the new
+    set here, which is what commits a voter change (see docs/voter-changes.md).
+    """
 
     epoch: int
     primary: str | None
     replicas: tuple[str, ...] = ()
+    voters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,12 @@ class DaemonState:
     Durable: ``epoch`` (current epoch, never decreases) and ``vote`` (whom this daemon voted
     for in ``epoch``, or None).  ``restart_floor`` is the epoch persisted at the last restart:
     this daemon never leads an epoch <= it.
+
+    The voter view lives in ``settings`` and is durable too: ``voters`` is the committed
+    voter set (committed by the config of epoch ``voters_epoch``; 0 for the configured
+    bootstrap set) and ``next_voters``, while non-empty, the set this daemon is changing to
+    (joint consensus).  ``desired_voters`` is the set the configuration asks for (not durable:
+    the runtime re-delivers it after every start).  The view only moves forward.
     """
 
     settings: Settings = field(repr=False)
@@ -155,8 +167,18 @@ class DaemonState:
         return int(h)
 
     @property
+    def voters_epoch(self) -> int:
+        return self.settings.voters_epoch
+
+    @property
+    def desired(self) -> tuple[str, ...]:
+        return self.settings.desired_voters
+
+    @property
     def is_voter(self) -> bool:
-        return self.me in self.settings.voters
+        """In the committed voter set or (during a change) in the next one."""
+        s = self.settings
+        return self.me in s.voters or self.me in s.next_voters
 
     def view(self, node: str) -> NodeView | None:
         for v in self.nodes:

@@ -37,12 +37,14 @@ from gungnir.core import (
     Notify,
     PeerStatus,
     Persist,
+    PersistVoters,
     PublishConfig,
     Received,
     Send,
     Start,
     Switchover,
     Tick,
+    VotersChanged,
     init_state,
     step,
 )
@@ -108,7 +110,11 @@ class GroupRuntime:
         self.settings = cfg.settings
         self.name = cfg.name
         self.store = StateStore(daemon.config.state_dir, daemon.config.id, cfg.name)
-        self.state: DaemonState = init_state(cfg.settings, daemon.config.id)
+        self.durable = DurableState()
+        # ``voters`` is the bootstrap set; ``next_voters`` the set the configuration asks for,
+        # handed to the core as VotersChanged after Start (a change is joint until committed)
+        self.desired = cfg.settings.next_voters or cfg.settings.voters
+        self.state: DaemonState = init_state(cfg.settings.replace(next_voters=()), daemon.config.id)
         names = {addr: node for node, addr in cfg.nodes.items()}
         self.names = names
         self.links = {
@@ -328,9 +334,11 @@ class Daemon:
             self.http = MetricsHTTPServer(self.metrics.registry, ready=self._ready, live=self._live)
             self.metrics_port = await self.http.start(*self.config.metrics_bind)
         self._consumer = asyncio.get_running_loop().create_task(self._consume(), name="core")
-        for name in self.groups:
+        for name, rt in self.groups.items():
             d = durable[name]
-            self.submit(name, Start(epoch=d.epoch, vote=d.vote))
+            rt.durable = d
+            self.submit(name, Start(d.epoch, d.vote, d.voters, d.next_voters, d.voters_epoch))
+            self.submit(name, VotersChanged(rt.desired))
         for link in self.links.values():
             link.start()
         for rt in self.groups.values():
@@ -437,11 +445,21 @@ class Daemon:
             self.sentinel.emit_switch_master(group, old, new)
 
     def _do(self, rt: GroupRuntime, action: Any, now: float) -> None:
-        if isinstance(action, Persist):
+        if isinstance(action, Persist | PersistVoters):
+            if isinstance(action, Persist):
+                new = dataclasses.replace(rt.durable, epoch=action.epoch, vote=action.vote)
+            else:
+                new = dataclasses.replace(
+                    rt.durable,
+                    voters=action.voters,
+                    next_voters=action.next_voters,
+                    voters_epoch=action.voters_epoch,
+                )
             try:
-                rt.store.save(DurableState(action.epoch, action.vote))
+                rt.store.save(new)
             except StoreError as exc:
                 raise FatalError(str(exc)) from exc
+            rt.durable = new
         elif isinstance(action, Log):
             self.decisions.write(action.to_json())
         elif isinstance(action, Send):

@@ -1,4 +1,4 @@
-"""Durable (epoch, vote) per group: the only state that survives a daemon restart.
+"""Durable (epoch, vote) per group, and the voter view: the only state that survives a restart.
 
 Why so careful: a vote that is forgotten on restart lets a daemon vote twice in one epoch,
 and an epoch that goes backwards lets a stale leader win again.  So a write is: a temporary
@@ -33,8 +33,14 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class DurableState:
+    """``voters``/``next_voters``/``voters_epoch``: the voter view (empty ``voters``: never
+    changed, the configured set applies); files written before voter changes have none."""
+
     epoch: int = 0
     vote: str | None = None
+    voters: tuple[str, ...] = ()
+    next_voters: tuple[str, ...] = ()
+    voters_epoch: int = 0
 
 
 def _digest(body: dict[str, object]) -> str:
@@ -84,7 +90,16 @@ class StateStore:
             raise StoreError(f"state file {self.path} has a bad epoch {epoch!r}: {fix}")
         if vote is not None and not isinstance(vote, str):
             raise StoreError(f"state file {self.path} has a bad vote {vote!r}: {fix}")
-        return DurableState(epoch, vote)
+        names = {}
+        for key in ("voters", "next_voters"):
+            value = body.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise StoreError(f"state file {self.path} has a bad {key} {value!r}: {fix}")
+            names[key] = tuple(value)
+        vepoch = body.get("voters_epoch", 0)
+        if not isinstance(vepoch, int) or isinstance(vepoch, bool) or vepoch < 0:
+            raise StoreError(f"state file {self.path} has a bad voters_epoch {vepoch!r}: {fix}")
+        return DurableState(epoch, vote, names["voters"], names["next_voters"], vepoch)
 
     def save(self, state: DurableState) -> None:
         """Write, fsync, rename, fsync the directory.  Raises :class:`StoreError`."""
@@ -95,6 +110,10 @@ class StateStore:
             "epoch": state.epoch,
             "vote": state.vote,
         }
+        if state.voters:
+            body["voters"] = list(state.voters)
+            body["next_voters"] = list(state.next_voters)
+            body["voters_epoch"] = state.voters_epoch
         data = json.dumps({"body": body, "sha256": _digest(body)}, sort_keys=True).encode()
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:

@@ -38,7 +38,10 @@ class WireError(ValueError):
 
 
 def _config_out(c: Config) -> dict[str, Any]:
-    return {"epoch": c.epoch, "primary": c.primary, "replicas": list(c.replicas)}
+    out: dict[str, Any] = {"epoch": c.epoch, "primary": c.primary, "replicas": list(c.replicas)}
+    if c.voters:  # the voter set a config commits (absent: the bootstrap set)
+        out["voters"] = list(c.voters)
+    return out
 
 
 def encode(msg: Message) -> bytes:
@@ -62,6 +65,8 @@ def _check(value: Any, kind: str, where: str) -> Any:
     }.get(base)
     if base == "Config":
         return _config_in(value, where)
+    if base == "tuple[str, ...]":
+        return _names(value, where)
     if ok is None:
         raise WireError(f"{where}: unsupported field type {kind}")
     if not ok(value):
@@ -71,15 +76,21 @@ def _check(value: Any, kind: str, where: str) -> Any:
     return float(value) if base == "float" else value
 
 
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, str) and r for r in value):
+        raise WireError(f"{where}: not a list of names")
+    return tuple(value)
+
+
 def _config_in(value: Any, where: str) -> Config:
-    if not isinstance(value, dict) or set(value) != {"epoch", "primary", "replicas"}:
+    keys = {"epoch", "primary", "replicas"}
+    if not isinstance(value, dict) or not keys <= set(value) <= keys | {"voters"}:
         raise WireError(f"{where}: not a config")
     epoch = _check(value["epoch"], "int", f"{where}.epoch")
     primary = _check(value["primary"], "str | None", f"{where}.primary")
-    reps = value["replicas"]
-    if not isinstance(reps, list) or not all(isinstance(r, str) for r in reps):
-        raise WireError(f"{where}.replicas: not a list of names")
-    return Config(epoch, primary, tuple(reps))
+    reps = _names(value["replicas"], f"{where}.replicas")
+    voters = _names(value.get("voters", []), f"{where}.voters")
+    return Config(epoch, primary, reps, voters)
 
 
 def decode(data: bytes) -> Message:

@@ -14,6 +14,7 @@ from gungnir.core import (
     Log,
     PeerStatus,
     Persist,
+    PersistVoters,
     Probe,
     Promote,
     PublishConfig,
@@ -51,6 +52,7 @@ class Cluster:
     nodes: dict[str, Node]
     daemons: dict[str, DaemonState] = field(default_factory=dict)
     durable: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    durable_views: dict[str, PersistVoters] = field(default_factory=dict)
     logs: list[Log] = field(default_factory=list)
     published: list[object] = field(default_factory=list)
     cut: set[frozenset[str]] = field(default_factory=set)  # unreachable pairs
@@ -59,7 +61,11 @@ class Cluster:
     def start(self, name: str) -> None:
         self.daemons[name] = init_state(self.settings, name)
         epoch, vote = self.durable.get(name, (0, None))
-        self.feed(name, Start(epoch, vote))
+        v = self.durable_views.get(name)
+        if v is None:
+            self.feed(name, Start(epoch, vote))
+        else:
+            self.feed(name, Start(epoch, vote, v.voters, v.next_voters, v.voters_epoch))
 
     def linked(self, a: str, b: str) -> bool:
         return frozenset({a, b}) not in self.cut
@@ -77,6 +83,8 @@ class Cluster:
                 if isinstance(a, Persist):
                     self.durable[who] = (a.epoch, a.vote)
                     persisted = True
+                elif isinstance(a, PersistVoters):
+                    self.durable_views[who] = a
                 elif isinstance(a, Log):
                     self.logs.append(a)
                 elif isinstance(a, Send):
