@@ -2,10 +2,18 @@
 
 Every scope uses 3 Valkey nodes, unbounded time (fingerprints are time-relative) and one
 election epoch (no daemon goes beyond epoch 1: split votes that would retry into epoch 2 are
-cut).  ``small`` and ``large`` are explored completely.  ``default`` is the CI scope: 3
-daemons x 3 nodes with a failover in it is far bigger than 5 minutes of CPython allows, so it
-explores breadth-first up to a state budget, which covers *every* trace up to the depth it
-reports (see docs/verification.md for the measured numbers).
+cut).
+
+- ``small`` (1 voter; node crash, node partition, write, convergence from every state) and
+  ``default`` (3 daemons x 3 nodes; two daemon crashes with restarts at any moment, a client
+  write, convergence from every state) are explored to a fixpoint: complete.
+- ``prefix`` is the full-fault 3 x 3 scope (a crash of any daemon or node, a partition of any
+  shape, a write) explored breadth-first up to a state budget, which covers *every* trace up
+  to the depth it reports; a failover among three concurrent candidates does not reach a
+  fixpoint within CI time (docs/verification.md has the measurements).
+- ``gungnir verify`` with no ``--scope`` runs :data:`SUITES` ``["default"]``: ``default``
+  then ``prefix``, both in CI in under 5 minutes.
+- ``large`` (two crashes, two partitions, a duplicate, two writes) is for bigger machines.
 """
 
 from __future__ import annotations
@@ -27,19 +35,39 @@ SCOPES: dict[str, Scope] = {
         partition_shapes="nodes",
         convergence_every=1,
     ),
-    # CI (< 5 minutes on 2 shared cores): 3 daemons x 3 nodes, one crash of a daemon or a
-    # node, one partition of any daemon and/or node, one write; breadth-first up to the budget
+    # CI, complete: 3 daemons x 3 nodes, up to two daemon crashes (each restart keeps only
+    # the persisted epoch and vote; the same daemon may crash twice), a client write with
+    # WAIT at any moment, convergence checked from every state
     "default": Scope(
         name="default",
+        crashes=2,
+        partitions=0,
+        node_crashes=False,
+        duplicates=0,
+        writes=1,
+        convergence_every=1,
+    ),
+    # CI, bounded: 3 x 3, one crash of a daemon or a node, one partition of any daemon
+    # and/or node, one write; breadth-first up to the budget (every trace up to the depth)
+    "prefix": Scope(
+        name="prefix",
         crashes=1,
         partitions=1,
         duplicates=0,
         writes=1,
         convergence_every=500,
-        max_states=600_000,
+        max_states=400_000,
     ),
     # bigger machines (hours, tens of GB): both fault budgets at 2, duplicated messages
     "large": Scope(
         name="large", crashes=2, partitions=2, duplicates=1, writes=2, convergence_every=5000
     ),
 }
+
+#: What ``--scope NAME`` runs, in order (a name not listed runs just its own scope).
+SUITES: dict[str, tuple[str, ...]] = {"default": ("default", "prefix")}
+
+
+def suite(name: str) -> tuple[str, ...]:
+    """The scopes ``gungnir verify --scope name`` explores, in order."""
+    return SUITES.get(name, (name,))

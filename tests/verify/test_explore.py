@@ -10,7 +10,7 @@ from gungnir.core import AVAILABILITY, CONSISTENCY
 from gungnir.verify.cli import main
 from gungnir.verify.explore import converge, explore
 from gungnir.verify.invariants import CONSISTENCY_ONLY, SAFETY, default_invariants
-from gungnir.verify.scopes import SCOPES
+from gungnir.verify.scopes import SCOPES, suite
 from gungnir.verify.trace import check_trace_lines
 from gungnir.verify.traces import decision_log, random_walk
 from gungnir.verify.world import Model, Scope
@@ -141,7 +141,29 @@ def test_cli_reports_a_mutant_with_exit_status_1(tmp_path, capsys) -> None:  # t
 
 
 def test_scopes_meet_the_brief() -> None:
-    for name in ("default", "large"):
+    for name in ("default", "prefix", "large"):
         sc = SCOPES[name]
         assert len(sc.daemons) >= 3 and len(sc.nodes) >= 3 and sc.max_epoch >= 1
     assert SCOPES["large"].crashes >= 2 and SCOPES["large"].partitions >= 2
+    # the complete CI scope has at least two faults and no state budget
+    assert SCOPES["default"].crashes + SCOPES["default"].partitions >= 2
+    assert SCOPES["default"].max_states is None
+    assert suite("default") == ("default", "prefix") and suite("small") == ("small",)
+
+
+@pytest.mark.slow
+def test_default_scope_is_explored_completely() -> None:
+    """The CI scope: 3 daemons x 3 nodes, two daemon crashes, a write; to a fixpoint, every
+    invariant on every state, convergence from every state."""
+    sc = SCOPES["default"]
+    res = explore(Model(sc), default_invariants(sc.policy))
+    assert res.violation is None, res.violation and res.violation.timeline
+    assert res.convergence_failure is None, res.convergence_failure.timeline
+    assert res.complete and res.states > 10_000 and res.depth > 20
+    assert res.convergence_checked == res.states - 1
+
+
+def test_progress_is_reported_by_the_clock() -> None:
+    lines: list[str] = []
+    explore(Model(TINY), SAFETY, max_states=3000, progress=lines.append, report_every=0.0)
+    assert len(lines) > 10 and all(" states, depth " in x for x in lines)
