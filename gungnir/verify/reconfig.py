@@ -1,0 +1,245 @@
+"""Model checking voter-set changes (joint consensus) with the real core.
+
+:class:`ReconfigModel` is the world of :mod:`gungnir.verify.world` with four daemons: the
+committed voter set O = {d1, d2, d3} (d4 starts as an observer) and a desired set
+N = {d2, d3, d4} that reaches each daemon on its own: a ``learn`` transition delivers
+:class:`~gungnir.core.events.VotersChanged` to one chosen daemon, so daemons learn the change
+at different times (before, during or after crashes, partitions and elections).  A daemon that
+learned it gets it again after every restart, as the runtime re-reads its configuration.
+
+The durable voter view (what :class:`~gungnir.core.actions.PersistVoters` stored) survives a
+daemon crash.  The world's record types belong to :mod:`gungnir.verify.world`, so this model
+keeps its extra state, and a mirror of every daemon's live voter view, as ``~``-prefixed
+entries of ``World.bad``: the explorer's fingerprint covers that set, so worlds that differ
+only in a voter view are never merged (``tests/verify/test_reconfig.py`` checks that the
+fingerprint tells them apart), and no invariant has a ``~`` name.  Daemons are not
+interchangeable here (d1 and d4 sit in one set each), so the scope turns symmetry off.
+
+The mutant :data:`STRAIGHT_TO_NEW` switches a daemon straight to N when it learns it, with no
+joint phase: the checker finds two leaders in one epoch (one elected by a majority of O, one by
+a majority of N).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from gungnir.core import RULES, DaemonState, Log, Notify, Rules, Start, init_state
+from gungnir.core.events import Event, VotersChanged
+from gungnir.core.membership import View
+from gungnir.verify import explore as _explore
+from gungnir.verify.world import Model, Scope, World, _put
+
+OLD = ("d1", "d2", "d3")
+NEW = ("d2", "d3", "d4")
+
+_LEARNED = "~learned:"
+_DURABLE = "~durable:"
+_LIVE = "~live:"
+
+
+def reconfig_scope(
+    name: str = "reconfig",
+    old: tuple[str, ...] = OLD,
+    new: tuple[str, ...] = NEW,
+    overrides: tuple[tuple[str, Any], ...] = (),
+    **changes: Any,
+) -> Scope:
+    """A scope whose daemons start with voter set ``old`` and are asked, one at a time, for
+    ``new`` (carried as ``desired_voters`` in the settings overrides, so a scope alone
+    rebuilds the model: counterexample timelines replay from it).  Defaults: four daemons
+    (O = d1..d3, d4 an observer), one node, one daemon crash, one partition of a daemon
+    (alone or with a node) or of a node, one election epoch."""
+    daemons = tuple(sorted(set(old) | set(new)))
+    base = Scope(
+        name=name,
+        daemons=daemons,
+        nodes=("n1",),
+        crashes=1,
+        partitions=1,
+        duplicates=0,
+        writes=0,
+        empty_restarts=False,
+        node_crashes=False,
+        symmetry=False,
+        convergence_every=0,
+        settings_overrides=(("voters", old), ("desired_voters", new), *overrides),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def fast_overrides() -> tuple[tuple[str, Any], ...]:
+    """Shorter timeouts for small explorations: the relative-time fingerprint distinguishes
+    every timestamp up to the longest timeout, so shorter ones mean far fewer states.  The
+    availability policy has no lease, which lets ``failover_timeout`` be short."""
+    return (
+        ("failover_timeout", 3.0),
+        ("election_timeout", 1.0),
+        ("report_ttl", 1.0),
+        ("promote_after", 2.0),
+        ("fence_after", 0.5),
+        ("switchover_timeout", 1.0),
+    )
+
+
+def _names(t: Sequence[str]) -> str:
+    return ",".join(t)
+
+
+def _split(s: str) -> tuple[str, ...]:
+    return tuple(x for x in s.split(",") if x)
+
+
+@dataclass
+class ReconfigModel(Model):
+    """The world model plus a desired voter set delivered to one daemon at a time.
+
+    The scope's settings name the desired set (``desired_voters``); the daemons start
+    without it and learn it only through ``learn`` transitions."""
+
+    #: labels replayed from the initial world to make the exploration's starting world (a
+    #: reachable world, so every trace explored from it is a trace of the full model)
+    prefix: tuple[tuple[Any, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.desired = self.settings.desired_voters
+        if not self.desired:
+            raise ValueError("a reconfig scope names the desired set (see reconfig_scope)")
+        self.settings = self.settings.replace(desired_voters=())
+
+    # -- extra state kept in World.bad ---------------------------------------------------
+
+    def learned(self, w: World, d: str) -> bool:
+        return _LEARNED + d in w.bad
+
+    def durable_view(self, w: World, d: str) -> View | None:
+        for f in w.bad:
+            if f.startswith(_DURABLE + d + ":"):
+                _, _, e, v, n = f.split(":")
+                return (int(e), _split(v), _split(n))
+        return None
+
+    def _set_durable(self, w: World, d: str, view: View) -> World:
+        prefix = _DURABLE + d + ":"
+        keep = frozenset(f for f in w.bad if not f.startswith(prefix))
+        e, v, n = view
+        return w._replace(bad=keep | {f"{prefix}{e}:{_names(v)}:{_names(n)}"})
+
+    def mirror(self, w: World) -> World:
+        """Copy every live daemon's voter view and desired set into ``bad`` (fingerprinted)."""
+        keep = {f for f in w.bad if not f.startswith(_LIVE)}
+        for d, st in zip(self.scope.daemons, w.daemons, strict=True):
+            if st is not None:
+                keep.add(_live(d, st))
+        return w._replace(bad=frozenset(keep))
+
+    # -- driving the core ----------------------------------------------------------------
+
+    def feed(self, w: World, d: str, event: Event) -> World:
+        """As :meth:`Model.feed`, and record the voter views the core persisted: the core
+        emits a ``voters_changed`` record right after each :class:`PersistVoters`."""
+        outer = self.record
+        buf: list[Log | Notify] = []
+        self.record = buf
+        try:
+            w = super().feed(w, d, event)
+        finally:
+            self.record = outer
+        if outer is not None:
+            outer.extend(buf)
+        for a in buf:
+            if isinstance(a, Log) and a.kind == "voters_changed":
+                r = a.as_dict()
+                view = (int(r["voters_epoch"]), tuple(r["voters"]), tuple(r["next_voters"]))
+                w = self._set_durable(w, str(r["daemon"]), view)
+        return w
+
+    def _boot(self, w: World, d: str) -> World:
+        i = self.dindex[d]
+        epoch, vote = w.durable[i]
+        st = init_state(self.settings, d)
+        w = w._replace(daemons=_put(w.daemons, i, st))
+        w = w._replace(restarts=_put(w.restarts, i, epoch))
+        if epoch < w.high[i]:
+            w = w._replace(bad=w.bad | {"EpochMonotonic"})
+        view = self.durable_view(w, d)
+        if view is None:
+            start = Start(epoch, vote)
+        else:
+            start = Start(epoch, vote, voters=view[1], next_voters=view[2], voters_epoch=view[0])
+        w = self.feed(w, d, start)
+        if self.learned(w, d):
+            w = self.feed(w, d, VotersChanged(self.desired))
+        return w
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def initial(self) -> World:
+        w = self.mirror(super().initial())
+        for label in self.prefix:
+            nxt = dict(self.successors(w)).get(label)
+            if nxt is None:
+                raise ValueError(f"prefix label {label!r} is not enabled")
+            w = nxt
+        return w
+
+    def successors(self, w: World) -> Iterator[tuple[tuple[Any, ...], World]]:
+        yield from super().successors(w)
+        for i, d in enumerate(self.scope.daemons):
+            if w.daemons[i] is not None and not self.learned(w, d):
+                yield ("learn", d), self.apply(w, ("learn", d))
+
+    def apply(self, w: World, label: tuple[Any, ...]) -> World:
+        if label[0] == "learn":
+            d = label[1]
+            w = w._replace(bad=w.bad | {_LEARNED + d})
+            w = self.settle(self.feed(w, d, VotersChanged(self.desired)))
+        else:
+            w = super().apply(w, label)
+        return self.mirror(w)
+
+
+def _live(d: str, st: DaemonState) -> str:
+    s = st.settings
+    return (
+        f"{_LIVE}{d}:{st.voters_epoch}:{_names(s.voters)}:{_names(s.next_voters)}"
+        f":{_names(st.desired)}"
+    )
+
+
+def _straight_to_new(st: DaemonState, desired: tuple[str, ...]) -> View:
+    """MUTANT: adopt the desired set as committed at once, with no joint phase."""
+    return (st.voters_epoch + 1, desired, ())
+
+
+#: The core with voter changes applied without joint consensus.
+STRAIGHT_TO_NEW: Rules = dataclasses.replace(RULES, begin_change=_straight_to_new)
+
+
+@contextmanager
+def _replay_as(model: ReconfigModel) -> Iterator[None]:
+    """The explorer rebuilds counterexample timelines with ``Model(scope, rules, record=)``;
+    make that this model's class (and prefix) for the duration of one exploration so labels
+    like ``learn`` replay."""
+
+    def build(scope: Scope, rules: Rules = RULES, record: Any = None) -> ReconfigModel:
+        return type(model)(scope, rules, record, prefix=model.prefix)
+
+    ns = vars(_explore)
+    old = ns["Model"]
+    ns["Model"] = build
+    try:
+        yield
+    finally:
+        ns["Model"] = old
+
+
+def explore(model: ReconfigModel, invariants: tuple[str, ...], **kw: Any) -> _explore.Result:
+    """:func:`gungnir.verify.explore.explore` on a :class:`ReconfigModel`."""
+    with _replay_as(model):
+        return _explore.explore(model, invariants, **kw)
