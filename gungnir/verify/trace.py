@@ -47,6 +47,7 @@ KINDS = (
     "fenced",
     "promoted",
     "repointed",
+    "voters_changed",
 )
 
 # Rules for lines the checker cannot interpret (all with `malformed=True`).
@@ -200,6 +201,16 @@ def _apply(s: ab.AbstractState, rec: dict[str, Any]) -> ab.AbstractState:
         # checked for shape.
         _epoch(rec)
         _name(rec, "node")
+        return s
+    if kind == "voters_changed":
+        # A daemon's durable voter view moved (joint consensus, docs/voter-changes.md).  The
+        # abstract model's voter set is fixed, so this is checked for shape only: a log that
+        # spans a committed change reports the new set's leaders under LeaderHasMajority.
+        _names(rec, "voters")
+        _names(rec, "next_voters")
+        vepoch = _field(rec, "voters_epoch", int)
+        if vepoch < 0:
+            raise _Bad(MALFORMED, f"voters_epoch must be >= 0, got {vepoch}")
         return s
     raise AssertionError(f"unhandled kind {kind}")  # pragma: no cover - KINDS is exhaustive
 

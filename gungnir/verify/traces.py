@@ -7,6 +7,7 @@ runtime would write.  ``random_walk`` picks paths for tests of the trace checker
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -17,7 +18,7 @@ from gungnir.verify.world import Model
 def decision_log(model: Model, labels: list[tuple[Any, ...]]) -> list[str]:
     """JSON lines of every decision taken along ``labels`` (from the initial world)."""
     record: list[Log | Notify] = []
-    m = Model(model.scope, model.rules, record=record)
+    m = dataclasses.replace(model, record=record)  # the same model (subclass, prefix)
     w = m.initial()
     for label in labels:
         w = m.apply(w, label)

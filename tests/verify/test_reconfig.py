@@ -14,6 +14,8 @@ from gungnir.verify.reconfig import (
     fast_overrides,
     reconfig_scope,
 )
+from gungnir.verify.trace import check_trace_lines
+from gungnir.verify.traces import decision_log
 
 #: the task's shape: O = {d1, d2, d3}, N = {d2, d3, d4}; d4 learns N, then the primary fails
 PRIMARY_FAILS = (
@@ -179,3 +181,17 @@ def test_joint_consensus_is_safe_in_the_disjoint_shape_explored_completely() -> 
     assert res.violation is None, res.violation.timeline if res.violation else ""
     assert res.complete, res.summary()
     assert res.states > 50_000
+
+
+def test_the_decision_log_of_a_change_replays_through_the_trace_checker() -> None:
+    m = ReconfigModel(reconfig_scope(), prefix=CHANGE_UNDER_WAY)
+    lines = decision_log(m, [("round", "d2"), ("inbox", "d3"), ("inbox", "d2"), ("inbox", "d1")])
+    kinds = [line for line in lines if '"voters_changed"' in line]
+    assert any('"next_voters": ["d2", "d3", "d4"]' in line for line in kinds)
+    assert any('"voters": ["d2", "d3", "d4"]' in line for line in kinds)  # the commit
+    report = check_trace_lines(lines)
+    assert report.failure is None, report.failure
+    commit = next(line for line in kinds if '"voters_epoch": 1' in line)
+    bad = [*lines, commit.replace('"voters_epoch": 1', '"voters_epoch": -1')]
+    assert check_trace_lines(bad).failure is not None
+    assert "voters_epoch" in str(check_trace_lines(bad).failure)
