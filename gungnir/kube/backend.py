@@ -28,6 +28,7 @@ from .informer import Informer
 from .labels import LabelReport, reconcile_roles
 from .model import API_GROUP, API_VERSION, GROUP_KIND, GROUP_PLURAL, PeerSet, PodInfo, RoutingResult
 from .routing import RoutingPublisher, publish_routing
+from .spec import desired_voters
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +304,44 @@ class KubeBackend:
         self.events.emit(ref, reason, message, "Warning" if warning else "Normal")
 
     async def record_config(
-        self, group: str, *, epoch: int, primary: str | None, leader: str, reason: str | None = None
+        self,
+        group: str,
+        *,
+        epoch: int,
+        primary: str | None,
+        leader: str,
+        reason: str | None = None,
+        voters: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """The leader records the authoritative config in the group's status."""
+        """The leader records the authoritative config in the group's status, with the voter
+        set it commits (``status.voters``/``votersEpoch``: where a daemon that never persisted
+        a voter view bootstraps from) and whether a voter change is still pending."""
         fields: dict[str, Any] = {"primary": primary or "", "leader": leader}
         conds = []
+        st = self.state.get(group)
+        if voters:
+            status = (st.obj.get("status") or {}) if st is not None else {}
+            if list(voters) != status.get("voters"):
+                fields["voters"] = list(voters)
+                fields["votersEpoch"] = epoch
+            committed = set(voters)
+        else:
+            committed = set((st.settings.get("voters", ())) if st is not None else ())
+        if st is not None:
+            desired = set(desired_voters(st.settings))
+            pending = bool(desired) and bool(committed) and desired != committed
+            conds.append(
+                groups_mod.condition(
+                    "VotersChanging",
+                    pending,
+                    "Joint" if pending else "Committed",
+                    f"voters {sorted(committed)} -> {sorted(desired)}: committed by the next "
+                    "election (joint consensus)"
+                    if pending
+                    else f"voters {sorted(committed)} committed",
+                    self.wall(),
+                )
+            )
         if reason is not None:
             fields["lastFailoverTime"] = groups_mod.stamp(self.wall())
             fields["lastFailoverReason"] = reason

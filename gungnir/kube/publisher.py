@@ -149,6 +149,7 @@ class KubeConfigPublisher:
                 epoch=config.epoch,
                 primary=config.primary,
                 leader=self.leaders.get(group, b.identity),
+                voters=tuple(getattr(config, "voters", ()) or ()),
             )
         except StaleEpoch:
             pass  # a newer config is already recorded

@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gungnir.core import Config, Settings, SettingsError, Switchover
+from gungnir.core import Config, Settings, SettingsError, Switchover, VotersChanged
 from gungnir.runtime.config import DaemonConfig, GroupConfig
 from gungnir.runtime.daemon import Daemon, FatalError
 from gungnir.runtime.store import StoreError
 
+from . import spec as spec_mod
 from .api import KubeApi, error_hook
 from .backend import KubeBackend
 from .errors import KubeError
@@ -227,8 +228,15 @@ def group_configs(backend: KubeBackend) -> dict[str, GroupConfig]:
         if not pods:
             log.error("group %s not run: no pod matches its selector yet", name)
             continue
+        spec_settings = backend.settings(name)
+        boot = spec_mod.bootstrap_voters(backend.state[name].obj, spec_settings)
+        desired = spec_mod.desired_voters(spec_settings)
+        voters = {
+            "voters": boot or desired,
+            "next_voters": desired if set(desired) != set(boot or desired) else (),
+        }
         try:
-            settings = Settings(**backend.settings(name), nodes=pods)
+            settings = Settings(**{**spec_settings, **voters}, nodes=pods)
         except (SettingsError, TypeError) as exc:
             log.error("group %s not run: %s", name, exc)
             continue
@@ -385,8 +393,23 @@ class KubeWiring:
     # -- following addresses -------------------------------------------------------------
 
     def _changed(self, group: str, what: str) -> None:
-        if what in ("pods", "peers"):
+        if what == "group":
+            self.follow_voters(group)
+        if what in ("pods", "peers", "group"):
             self.follow_addresses()
+
+    def follow_voters(self, group: str) -> None:
+        """An edit of the group's voters reaches the running core as VotersChanged (no
+        restart): the core enters joint consensus and the next election commits the set."""
+        rt = self.daemon.groups.get(group)
+        st = self.backend.state.get(group)
+        if rt is None or st is None or st.problems:
+            return  # a bad edit keeps the last good settings (reported on the resource)
+        desired = spec_mod.desired_voters(st.settings)
+        if desired and desired != rt.desired:
+            log.info("group %s: voters %s asked for", group, ", ".join(desired))
+            rt.desired = desired
+            self.daemon.submit(group, VotersChanged(desired))
 
     def follow_addresses(self) -> None:
         """Move nodes and peers to the addresses the watches report now."""
@@ -406,9 +429,18 @@ class KubeWiring:
                         node,
                         name,
                     )
-        voters = {v for rt in d.groups.values() for v in rt.settings.voters}
+        # every voter of the live views and of the sets asked for: a removed voter keeps its
+        # link (it is an observer now), a new one gets one
+        voters = set()
+        for rt in d.groups.values():
+            s = rt.state.settings
+            voters |= {*rt.settings.voters, *s.voters, *s.next_voters, *rt.desired}
         for peer, addr in peer_addresses(self.backend, voters).items():
             link = d.links.get(peer)
+            if link is None and peer in voters and addr != NOWHERE and peer != d.config.id:
+                log.info("voter %s: opening a peer link to %s:%d", peer, *addr)
+                d.add_peer(peer, addr)
+                continue
             if link is None:
                 if peer != d.config.id and ("*", peer) not in self._warned:
                     self._warned.add(("*", peer))

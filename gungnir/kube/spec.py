@@ -159,3 +159,23 @@ def kube_options(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"spec.{key}: must be a Service name")
             out[setting] = value
     return out
+
+
+def desired_voters(settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """The voter set a spec asks for: ``nextVoters`` if set, else ``voters``."""
+    return tuple(settings.get("next_voters") or settings.get("voters") or ())
+
+
+def bootstrap_voters(obj: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """The voter set a daemon that never persisted a voter view starts from: the committed set
+    the leader recorded in the status (``status.voters``), else the spec's ``voters``.
+
+    Why not the spec: after an edit of ``spec.voters`` from O to N, a new daemon that took N
+    as already committed while the others still count O could form an N majority of its own
+    in the epoch an O majority elects someone else.  Starting from the committed set, it
+    enters joint consensus like the others."""
+    status = obj.get("status") or {}
+    committed = status.get("voters")
+    if isinstance(committed, list) and committed and all(isinstance(v, str) for v in committed):
+        return tuple(committed)
+    return tuple(settings.get("voters") or ())

@@ -314,22 +314,8 @@ class Daemon:
         tls = server_tls(self.config.tls) if self.config.tls else None
         host, port = self.config.bind
         self.port = await self.server.start(host, port, ssl=tls)
-        beat = min(g.settings.probe_interval for g in self.groups.values())
-        ctls = client_tls(self.config.tls) if self.config.tls else None
         for peer, addr in self.config.other_peers.items():
-            assert self.config.secret is not None
-            link = PeerLink(
-                self.config.id,
-                peer,
-                addr,
-                self.config.secret,
-                on_status=self._peer_status,
-                beat_interval=beat,
-                timeout=max(0.2, 2 * beat),
-                tls=ctls,
-                server_name=self.config.tls.server_name if self.config.tls else None,
-            )
-            self.links[peer] = link
+            self.links[peer] = self._peer_link(peer, addr)
         if self.config.metrics_bind is not None:
             self.http = MetricsHTTPServer(self.metrics.registry, ready=self._ready, live=self._live)
             self.metrics_port = await self.http.start(*self.config.metrics_bind)
@@ -352,6 +338,29 @@ class Daemon:
             sorted(self.links),
             extra={"daemon": self.config.id},
         )
+
+    def _peer_link(self, peer: str, addr: Address) -> PeerLink:
+        assert self.config.secret is not None
+        beat = min(g.settings.probe_interval for g in self.groups.values())
+        return PeerLink(
+            self.config.id,
+            peer,
+            addr,
+            self.config.secret,
+            on_status=self._peer_status,
+            beat_interval=beat,
+            timeout=max(0.2, 2 * beat),
+            tls=client_tls(self.config.tls) if self.config.tls else None,
+            server_name=self.config.tls.server_name if self.config.tls else None,
+        )
+
+    def add_peer(self, peer: str, addr: Address) -> None:
+        """Link to a daemon that joined the voters while this one runs (a voter change)."""
+        if peer in self.links or peer == self.config.id or self.config.secret is None:
+            return
+        link = self._peer_link(peer, addr)
+        self.links[peer] = link
+        link.start()
 
     async def stop(self) -> None:
         for rt in self.groups.values():

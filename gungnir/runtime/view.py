@@ -189,6 +189,13 @@ def group_status(d: Daemon, g: GroupRuntime) -> dict[str, Any]:
         "odown": st.odown,
         "sdown": sorted(st.sdown),
         "failover": st.failover.stage if st.failover else None,
+        # the voter view: the committed set (and the epoch that committed it), the set being
+        # changed to while a change is joint, and the set the configuration asks for
+        "voters": list(st.settings.voters),
+        "voters_epoch": st.voters_epoch,
+        "next_voters": list(st.settings.next_voters),
+        "desired_voters": list(st.desired or st.settings.voters),
+        "voter": st.is_voter,
         "healthy": bool(st.config.primary) and not st.odown and not st.sdown,
         "nodes": [
             {
