@@ -69,18 +69,31 @@ def lost_writes(
     members: Iterable[str],
     majority_replicas: int | None = None,
 ) -> dict[str, Any]:
-    """Acknowledged SADD members missing from ``members`` (the final primary's set)."""
+    """Acknowledged SADD members missing from ``members`` (the final primary's set).
+
+    ``lost_window`` is the longest *run* of lost writes (:func:`lost_runs`): how long one node
+    went on acknowledging writes it was going to lose, which is what a write lease bounds.
+    ``lost_span`` runs from the first lost write to the last one, whichever node took them; with
+    one fault and one old primary the two are the same, with repeated faults (flapping) the
+    span covers several separate episodes and says nothing about any lease.
+    """
     present = set(members)
     acked = _acked(ops, "sadd")
     lost = [o for o in acked if o["value"] not in present]
-    window = (min(o["start"] for o in lost), max(o["end"] for o in lost)) if lost else None
+    span = (min(o["start"] for o in lost), max(o["end"] for o in lost)) if lost else None
+    runs = lost_runs(acked, present)
+    longest = max(runs, key=lambda r: r["end"] - r["start"]) if runs else None
+    window = (longest["start"], longest["end"]) if longest else None
     out: dict[str, Any] = {
         "acked": len(acked),
         "lost": len(lost),
         "lost_values": sorted(str(o["value"]) for o in lost),
         "lost_by_node": dict(Counter(o["node"] for o in lost)),
+        "lost_runs": runs,
         "lost_window": window,
         "lost_window_s": round(window[1] - window[0], 3) if window else 0.0,
+        "lost_span": span,
+        "lost_span_s": round(span[1] - span[0], 3) if span else 0.0,
         "unknown_present": sum(
             1 for o in ops if o["op"] == "sadd" and o["result"] == "unknown"
             and o["value"] in present
@@ -91,6 +104,28 @@ def lost_writes(
         out["wait_acked"] = len(wait_acked)
         out["wait_acked_lost"] = sum(1 for o in wait_acked if o["value"] not in present)
     return out
+
+
+def lost_runs(acked: Sequence[Mapping[str, Any]], present: set[str]) -> list[dict[str, Any]]:
+    """Runs of lost writes: per node, in start order, consecutive acknowledged SADDs that were
+    all lost.  A write the same node acknowledged and kept ends a run (the node was a
+    legitimate primary again in between), so two isolations of one node are two runs."""
+    runs: list[dict[str, Any]] = []
+    by_node: dict[str, list[Mapping[str, Any]]] = {}
+    for o in sorted(acked, key=lambda o: o["start"]):
+        by_node.setdefault(o["node"], []).append(o)
+    for node, node_ops in by_node.items():
+        run: dict[str, Any] | None = None
+        for o in node_ops:
+            if o["value"] in present:
+                run = None
+                continue
+            if run is None:
+                run = {"node": node, "start": o["start"], "end": o["end"], "lost": 0}
+                runs.append(run)
+            run["end"] = max(run["end"], o["end"])
+            run["lost"] += 1
+    return sorted(runs, key=lambda r: r["start"])
 
 
 def lost_increments(ops: Sequence[Mapping[str, Any]], counter: int | None) -> dict[str, Any]:

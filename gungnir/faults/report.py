@@ -136,11 +136,16 @@ def run_markdown(record: dict[str, Any]) -> str:
         f"{sadd['unknown_present']}.",
     ]
     if sadd["lost_window"]:
-        lo, hi = sadd["lost_window"]
+        lo, hi = sadd.get("lost_span") or sadd["lost_window"]
         out.append(
-            f"- Lost writes were acknowledged from t={lo:.2f} s to t={hi:.2f} s "
-            f"({sadd['lost_window_s']:.1f} s of acknowledged writes lost)."
+            f"- Lost writes were acknowledged from t={lo:.2f} s to t={hi:.2f} s; the longest "
+            f"run on one node (the lost window) is {sadd['lost_window_s']:.1f} s."
         )
+        for run in sadd.get("lost_runs") or []:
+            out.append(
+                f"  - {run['node']}: {run['lost']} lost, acknowledged from "
+                f"t={run['start']:.2f} s to t={run['end']:.2f} s"
+            )
     if "wait_acked" in sadd:
         out.append(
             f"- Acknowledged with WAIT by a majority: {sadd['wait_acked']}; lost: "

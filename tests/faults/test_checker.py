@@ -73,6 +73,24 @@ def test_planted_lost_write_is_found() -> None:
     assert result["lost_window"] == (3.5, pytest.approx(3.51))
 
 
+def test_lost_window_is_the_longest_run_on_one_node() -> None:
+    """Flapping: A loses writes in two isolations with kept writes between them, B in one.
+    The window is one node's longest run (what a lease bounds), the span the whole range."""
+    ops = [sadd(f"a{i}", i, A) for i in range(4)]  # kept 0..3
+    ops += [sadd(f"x{i}", 4 + i * 0.25, A) for i in range(4)]  # lost 4..4.76
+    ops += [sadd(f"b{i}", 6 + i * 0.5, B) for i in range(3)]  # lost 6..7.01
+    ops += [sadd(f"k{i}", 8 + i, A) for i in range(3)]  # kept 8..10
+    ops += [sadd(f"y{i}", 12 + i * 0.5, A) for i in range(2)]  # lost 12..12.51
+    lost = {o["value"] for o in ops if o["value"][0] in "xby"}
+    result = lost_writes(ops, [o["value"] for o in ops if o["value"] not in lost])
+    assert result["lost"] == 9
+    assert [(r["node"], r["lost"]) for r in result["lost_runs"]] == [(A, 4), (B, 3), (A, 2)]
+    assert result["lost_window"] == (6, pytest.approx(7.01))
+    assert result["lost_window_s"] == pytest.approx(1.01)
+    assert result["lost_span"] == (4, pytest.approx(12.51))
+    assert result["lost_span_s"] == pytest.approx(8.51)
+
+
 def test_unacknowledged_writes_missing_are_not_lost() -> None:
     ops = [sadd("x", 0, A, "fail"), sadd("y", 1, A, "unknown"), sadd("z", 2, A)]
     result = lost_writes(ops, ["z", "y"])
