@@ -55,6 +55,9 @@ def test_compare_views_orders_commits_then_joint() -> None:
     assert compare_views(joint, n) == NEWER
     assert compare_views(n, joint) == OLDER
     assert compare_views(o, o) == SAME
+    assert compare_views(n, (0, NEW, ())) == SAME  # bootstrapped from the committed set
+    assert compare_views(joint, (0, OLD, ())) == OLDER  # joint is ahead of its own set
+    assert compare_views(joint, (5, OLD, ())) == NEWER  # ... not of a later re-commit of it
     assert compare_views(joint, (0, OLD, ("d1", "d2", "d5"))) == CONFLICT
     assert compare_views(o, (0, NEW, ())) == CONFLICT
     assert compare_views(joint, (0, (), ())) == OLDER  # a silent sender is not joint
