@@ -49,8 +49,9 @@ def compare_views(mine: View, theirs: View) -> int:
     """Is ``theirs`` OLDER, the SAME, NEWER than ``mine``, or in CONFLICT with it?
 
     Committed sets are ordered by the epoch that committed them; with the same committed set,
-    joint is newer than not joint, and two non-joint views are the same.  Two different joint targets over one committed set, or two
-    different sets committed at one epoch, conflict (refused both ways)."""
+    joint is newer than not joint, and two non-joint views are the same.  Two different joint
+    targets over one committed set, or two different sets committed at one epoch, conflict
+    (refused both ways)."""
     me_e, me_v, me_n = mine
     th_e, th_v, th_n = theirs
     if not th_v:  # the sender does not say: its committed set is ours, not joint
