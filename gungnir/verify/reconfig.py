@@ -243,3 +243,119 @@ def explore(model: ReconfigModel, invariants: tuple[str, ...], **kw: Any) -> _ex
     """:func:`gungnir.verify.explore.explore` on a :class:`ReconfigModel`."""
     with _replay_as(model):
         return _explore.explore(model, invariants, **kw)
+
+
+# -- the runs of docs/voter-changes.md --------------------------------------------------------
+
+#: d2 learned N and every daemon ran its first round: d2 stands for a reconfig epoch next
+CHANGE_UNDER_WAY: tuple[tuple[Any, ...], ...] = (
+    ("learn", "d2"),
+    ("round", "d1"),
+    ("round", "d2"),
+    ("round", "d3"),
+    ("round", "d4"),
+    ("advance",),
+)
+#: d4 learned N (and only d4), then the primary crashed
+PRIMARY_FAILS: tuple[tuple[Any, ...], ...] = (
+    ("learn", "d4"),
+    ("round", "d1"),
+    ("round", "d2"),
+    ("round", "d3"),
+    ("round", "d4"),
+    ("advance",),
+    ("crash-node", "n1"),
+)
+
+
+def disjoint_scope(mutant: bool = False) -> Scope:
+    """O = {d1} -> N = {d2}: no voter in common, the extreme shape (complete in ~1 minute)."""
+    if mutant:  # a failover election is what lets an N-only daemon stand: two nodes
+        return reconfig_scope(
+            name="disjoint-mutant",
+            old=("d1",),
+            new=("d2",),
+            nodes=("n1", "n2"),
+            quorum=1,
+            node_crashes=True,
+            partitions=0,
+            max_time=3,
+            policy="availability",
+            overrides=fast_overrides(),
+        )
+    return reconfig_scope(
+        name="disjoint",
+        old=("d1",),
+        new=("d2",),
+        quorum=1,
+        max_time=2,
+        policy="availability",
+        overrides=fast_overrides(),
+    )
+
+
+def primary_fails_scope() -> Scope:
+    """O = {d1,d2,d3} -> N = {d2,d3,d4}, two nodes, quorum 3 (so two daemons report before
+    any stands), a node crash: where straight-to-new elects an O leader and an N leader."""
+    return reconfig_scope(
+        name="primary-fails",
+        nodes=("n1", "n2"),
+        quorum=3,
+        node_crashes=True,
+        daemon_crashes=False,
+        partitions=0,
+    )
+
+
+def runs() -> list[tuple[str, ReconfigModel, int | None, bool]]:
+    """(name, model, state budget or None for complete, a violation expected)."""
+    return [
+        ("disjoint, joint consensus", ReconfigModel(disjoint_scope()), None, False),
+        (
+            "O={d1,d2,d3} -> N={d2,d3,d4}, change under way, joint consensus",
+            ReconfigModel(reconfig_scope(), prefix=CHANGE_UNDER_WAY),
+            40_000,
+            False,
+        ),
+        (
+            "O={d1,d2,d3} -> N={d2,d3,d4}, primary failed, joint consensus",
+            ReconfigModel(primary_fails_scope(), prefix=PRIMARY_FAILS),
+            20_000,
+            False,
+        ),
+        (
+            "O={d1,d2,d3} -> N={d2,d3,d4}, primary failed, straight to N (mutant)",
+            ReconfigModel(primary_fails_scope(), STRAIGHT_TO_NEW, prefix=PRIMARY_FAILS),
+            None,
+            True,
+        ),
+        (
+            "disjoint, straight to N (mutant)",
+            ReconfigModel(disjoint_scope(mutant=True), STRAIGHT_TO_NEW),
+            None,
+            True,
+        ),
+    ]
+
+
+def main() -> int:
+    """``python -m gungnir.verify.reconfig``: every run; exit 1 if one disagrees with what it
+    should find (a violation with the real rules, none for a mutant)."""
+    from gungnir.verify.invariants import default_invariants
+
+    bad = 0
+    for name, model, budget, expect in runs():
+        inv = default_invariants(model.scope.policy)
+        if expect:
+            inv = ("ElectionSafety", "ConfigUniqueness")
+        res = explore(model, inv, max_states=budget)
+        found = res.violation is not None
+        print(f"{name}: {res.summary()}")
+        if found:
+            print("  " + "; ".join(res.violation.broken if res.violation else []))
+        bad += found != expect
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,25 +8,18 @@ from gungnir.core import RULES
 from gungnir.verify.explore import Fingerprinter
 from gungnir.verify.invariants import check, default_invariants
 from gungnir.verify.reconfig import (
+    CHANGE_UNDER_WAY,
+    PRIMARY_FAILS,
     STRAIGHT_TO_NEW,
     ReconfigModel,
     explore,
     fast_overrides,
+    primary_fails_scope,
     reconfig_scope,
 )
 from gungnir.verify.trace import check_trace_lines
 from gungnir.verify.traces import decision_log
 
-#: the task's shape: O = {d1, d2, d3}, N = {d2, d3, d4}; d4 learns N, then the primary fails
-PRIMARY_FAILS = (
-    ("learn", "d4"),
-    ("round", "d1"),
-    ("round", "d2"),
-    ("round", "d3"),
-    ("round", "d4"),
-    ("advance",),
-    ("crash-node", "n1"),
-)
 #: a schedule (after PRIMARY_FAILS) in which straight-to-new elects d4 by a majority of N
 #: while d1 is elected by a majority of O, both in epoch 1
 TWO_MAJORITIES = (
@@ -42,9 +35,7 @@ TWO_MAJORITIES = (
 
 
 def four_daemons():  # type: ignore[no-untyped-def]
-    return reconfig_scope(
-        nodes=("n1", "n2"), quorum=3, node_crashes=True, daemon_crashes=False, partitions=0
-    )
+    return primary_fails_scope()
 
 
 def test_the_fingerprint_tells_voter_views_apart() -> None:
@@ -129,17 +120,6 @@ def test_joint_consensus_is_safe_from_the_same_world() -> None:
     res = explore(m, default_invariants(m.scope.policy), max_states=20_000)
     assert res.violation is None, res.violation.timeline if res.violation else ""
     assert res.depth >= 6, res.summary()
-
-
-#: d2 learned N and every daemon ran its first round: d2 stands for a reconfig epoch next
-CHANGE_UNDER_WAY = (
-    ("learn", "d2"),
-    ("round", "d1"),
-    ("round", "d2"),
-    ("round", "d3"),
-    ("round", "d4"),
-    ("advance",),
-)
 
 
 @pytest.mark.slow
