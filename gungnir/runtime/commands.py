@@ -82,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"gungnir run: {exc}", file=sys.stderr)
         return 2
     setup_logging(cfg.log_format, cfg.log_level)
-    return run(run_daemon(cfg))  # on uvloop
+    # SIGHUP re-reads the file: a voter change applies live (docs/voter-changes.md)
+    return run(run_daemon(cfg, lambda: load(args.config, overrides=_flags(args))))  # on uvloop
 
 
 def _target(args: argparse.Namespace) -> Address:

@@ -362,6 +362,29 @@ class Daemon:
         self.links[peer] = link
         link.start()
 
+    def reload(self, config: DaemonConfig) -> list[str]:
+        """Apply a re-read configuration (SIGHUP): the voter set each group asks for reaches
+        its core as VotersChanged (a change is joint until committed), and new peers get a
+        link.  Everything else needs a restart; what was applied is returned and logged."""
+        done = []
+        for peer, addr in config.other_peers.items():
+            if peer not in self.links:
+                self.add_peer(peer, addr)
+                done.append(f"peer {peer} linked")
+        for name, gcfg in config.groups.items():
+            rt = self.groups.get(name)
+            if rt is None:
+                log.warning("reload: group %s is new; restart the daemon to run it", name)
+                continue
+            desired = gcfg.settings.next_voters or gcfg.settings.voters
+            if desired != rt.desired:
+                rt.desired = desired
+                self.submit(name, VotersChanged(desired))
+                done.append(f"group {name}: voters {', '.join(desired)} asked for")
+        for line in done:
+            log.info("reload: %s", line)
+        return done
+
     async def stop(self) -> None:
         for rt in self.groups.values():
             await rt.close()
@@ -593,8 +616,9 @@ class Daemon:
         return json.dumps({"group": group, "epoch": rt.state.epoch}).encode()
 
 
-async def run_daemon(config: DaemonConfig) -> int:
-    """``gungnir run``: start, serve until SIGTERM/SIGINT, stop cleanly."""
+async def run_daemon(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> int:
+    """``gungnir run``: start, serve until SIGTERM/SIGINT, stop cleanly; on SIGHUP, re-read the
+    configuration with ``reread`` and apply what can change live (:meth:`Daemon.reload`)."""
     import signal
 
     daemon = Daemon(config)
@@ -612,6 +636,15 @@ async def run_daemon(config: DaemonConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(daemon.stop()))
+    if reread is not None:
+
+        def hup() -> None:
+            try:
+                daemon.reload(reread())
+            except Exception as exc:  # a bad edit: keep running as before, say why
+                log.error("reload refused, configuration unchanged: %s", exc)
+
+        loop.add_signal_handler(signal.SIGHUP, hup)
     try:
         await daemon.serve_forever()
     except FatalError as exc:
