@@ -376,7 +376,7 @@ class KubeWiring:
 
         st = self.backend.state.get(group)
         status = (st.obj.get("status") or {}) if st is not None else {}
-        voters = sorted(rt.settings.voters)
+        voters = sorted(rt.state.settings.voters)  # the committed set, after voter changes too
         leader = status.get("leader")
         if leader in voters and up(leader):
             return bool(leader == me)

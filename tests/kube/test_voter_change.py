@@ -83,6 +83,14 @@ def test_voters_change_to_three_other_daemons_then_they_fail_over(
                 )
                 cond = condition(group_obj(kc), "VotersChanging")
                 assert cond is not None and cond["status"] == "False", cond
+                # a switchover request goes to exactly one daemon of the new set
+                await until(
+                    lambda: [n for n in VOTERS + NEW if c.wirings[n].designated(GROUP)] != [],
+                    10,
+                    "a designated daemon",
+                )
+                designated = [n for n in VOTERS + NEW if c.wirings[n].designated(GROUP)]
+                assert len(designated) == 1 and designated[0] in NEW, designated
                 # the persisted view: a restart keeps it
                 state_file = tmp_path / "n5" / "state" / f"{GROUP}.state.json"
                 body = json.loads(state_file.read_text())["body"]
