@@ -132,10 +132,6 @@ class GroupRuntime:
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeup: asyncio.TimerHandle | None = None
         self.wakeup_at: float | None = None
-        voters = sorted(cfg.settings.voters)
-        me = daemon.config.id
-        self.rank = voters.index(me) if me in voters else len(voters)
-        self.slots = len(voters) + 1
 
     def set_address(self, node: str, address: Address) -> bool:
         """Follow a node to a new address (no reset: the core keeps its view of the node).
@@ -170,7 +166,11 @@ class GroupRuntime:
         [0, 1), so two candidacies never start closer than ``election_jitter / (2 * slots)``
         apart (split votes are the main cost of a random delay).  Liveness only: any value
         in [0, 1) is safe."""
-        return (self.rank + 0.5 * self.d.random()) / self.slots
+        s = self.state.settings  # the live voter view: it moves with voter changes
+        voters = sorted(set(s.voters) | set(s.next_voters))
+        me = self.d.config.id
+        rank = voters.index(me) if me in voters else len(voters)
+        return (rank + 0.5 * self.d.random()) / (len(voters) + 1)
 
     def schedule(self, now: float) -> None:
         """Honour the core's own deadlines (its next candidacy, the end of a write lease)
