@@ -32,6 +32,7 @@ from gungnir.core import RULES, DaemonState, Log, Notify, Rules, Start, init_sta
 from gungnir.core.events import Event, VotersChanged
 from gungnir.core.membership import View
 from gungnir.verify import explore as _explore
+from gungnir.verify.invariants import check
 from gungnir.verify.world import Model, Scope, World, _put
 
 OLD = ("d1", "d2", "d3")
@@ -336,6 +337,33 @@ def runs() -> list[tuple[str, ReconfigModel, int | None, bool]]:
             True,
         ),
     ]
+
+
+def random_walks(
+    model: ReconfigModel, walks: int, steps: int, invariants: tuple[str, ...]
+) -> tuple[tuple[int, int, list[str]] | None, int, int]:
+    """Seeded random walks beyond the exhaustive depth (many epochs, elections under the new
+    set after the commit), checking ``invariants`` at every step.  Returns (the first
+    violation as (seed, step, broken) or None, walks that ended with the new set committed in
+    some daemon's config, the highest epoch reached)."""
+    import random
+
+    committed = 0
+    top = 0
+    for seed in range(walks):
+        rng = random.Random(seed)
+        w = model.initial()
+        for step in range(steps):
+            options = list(model.successors(w))
+            busy = [o for o in options if o[0][0] in ("round", "inbox", "advance")]
+            _, w = rng.choice(busy if busy and rng.random() < 0.85 else options)
+            broken = check(model, w, invariants)
+            if broken:
+                return (seed, step, broken), committed, top
+        if any(st is not None and st.config.voters == model.desired for st in w.daemons):
+            committed += 1
+        top = max(top, *w.high)
+    return None, committed, top
 
 
 def main() -> int:
