@@ -13,7 +13,9 @@ cut).
   fixpoint within CI time (docs/verification.md has the measurements).
 - ``gungnir verify`` with no ``--scope`` runs :data:`SUITES` ``["default"]``: ``default``
   then ``prefix``, both in CI in under 5 minutes.
-- ``large`` (two crashes, two partitions, a duplicate, two writes) is for bigger machines.
+- ``failover`` (one node crash, nothing else) and ``large`` (two crashes, two partitions, a
+  duplicate, two writes) are for longer runs on bigger machines: neither reaches a fixpoint
+  in the time measured here.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ SCOPES: dict[str, Scope] = {
         writes=1,
         convergence_every=500,
         max_states=400_000,
+    ),
+    # longer runs: a failover among three daemons (one node crash and restart, nothing
+    # else), explored to a fixpoint; far beyond CI time (docs/verification.md)
+    "failover": Scope(
+        name="failover",
+        crashes=1,
+        partitions=0,
+        daemon_crashes=False,
+        writes=0,
+        duplicates=0,
+        empty_restarts=False,
+        convergence_every=1000,
     ),
     # bigger machines (hours, tens of GB): both fault budgets at 2, duplicated messages
     "large": Scope(
