@@ -382,6 +382,16 @@ def main() -> int:
         if found:
             print("  " + "; ".join(res.violation.broken if res.violation else []))
         bad += found != expect
+    sc = reconfig_scope(name="walks", nodes=("n1", "n2"), node_crashes=True, max_epoch=10)
+    inv = tuple(i for i in default_invariants(sc.policy) if i != "Abstract")
+    for rules, expect in ((RULES, False), (STRAIGHT_TO_NEW, True)):
+        found_at, committed, top = random_walks(ReconfigModel(sc, rules), 300, 80, inv)
+        kind = "straight to N (mutant)" if expect else "joint consensus"
+        print(
+            f"random walks, {kind}: 300 x 80 steps, {committed} committed, highest epoch {top}, "
+            f"violation: {found_at}"
+        )
+        bad += (found_at is not None) != expect
     return 1 if bad else 0
 
 
