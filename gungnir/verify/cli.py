@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         help="fingerprint every field (no reductions beyond symmetry and time shifts)",
     )
     p.add_argument(
+        "--rounds",
+        choices=("each", "phase", "phase-one"),
+        default=None,
+        help="override how daemon rounds interleave (each: freely; phase: in phase, every "
+        "order; phase-one: in phase, one order)",
+    )
+    p.add_argument(
         "--trace-out",
         default=None,
         help="write the counterexample's decision log (JSON lines) here",
@@ -105,6 +112,8 @@ def _run(args: argparse.Namespace, scope: Scope, rules: Rules | None) -> int:
         scope = dataclasses.replace(scope, symmetry=False)
     if args.no_reduce:
         scope = dataclasses.replace(scope, reduce=False)
+    if args.rounds:
+        scope = dataclasses.replace(scope, rounds=args.rounds)
     model = Model(scope) if rules is None else Model(scope, rules)
     out = sys.stdout
     bar = None if args.quiet else Progress(out)
@@ -112,7 +121,7 @@ def _run(args: argparse.Namespace, scope: Scope, rules: Rules | None) -> int:
         f"gungnir verify: scope {scope.name}: {len(scope.daemons)} daemons x "
         f"{len(scope.nodes)} nodes, policy {scope.policy}, crashes<={scope.crashes}, "
         f"partitions<={scope.partitions}, duplicates<={scope.duplicates}, "
-        f"writes<={scope.writes}, epochs<={scope.max_epoch}"
+        f"writes<={scope.writes}, epochs<={scope.max_epoch}, rounds {scope.rounds}"
         + (f", mutant {args.mutant}" if args.mutant else ""),
         file=out,
         flush=True,

@@ -538,6 +538,8 @@ def describe_label(label: tuple[Any, ...]) -> str:
         return f"{label[1]} probes every node and ticks"
     if kind == "advance":
         return "time advances one second"
+    if kind == "phase":
+        return "in phase: " + ", ".join(label[1]) + " probe every node and tick (in this order)"
     if kind == "write":
         return f"a client writes to {label[1]} and WAITs"
     return " ".join(str(x) for x in label)

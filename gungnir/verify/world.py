@@ -14,6 +14,7 @@ driven only through :func:`gungnir.core.step`, exactly as the runtime drives the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -88,6 +89,11 @@ class Scope:
     # daemons still interleave freely, and any message can wait indefinitely); "each": every
     # single message is its own delivery (all reorderings, far more states)
     inbox: str = "flush"
+    # "each": every daemon's round is its own transition, interleaved with everything else
+    # (bounded only by ``lockstep``); "phase": daemons probe in phase -- one transition
+    # advances the clock and runs the round of every up daemon, in every order;
+    # "phase-one": the same in one fixed order (docs/verification.md, In-phase rounds)
+    rounds: str = "each"
 
     def settings(self) -> Settings:
         base: dict[str, Any] = dict(
@@ -407,13 +413,15 @@ class Model:
     def successors(self, w: World) -> Iterator[tuple[tuple[Any, ...], World]]:
         """Every enabled transition as (label, next world)."""
         sc = self.scope
-        if (sc.max_time is None or w.now < sc.max_time) and (
+        if sc.rounds != "each":
+            yield from self._phases(w)
+        elif (sc.max_time is None or w.now < sc.max_time) and (
             not sc.lockstep
             or all(st is None or r >= w.now for st, r in zip(w.daemons, w.rounds, strict=True))
         ):
             yield ("advance",), self.apply(w, ("advance",))
         for i, d in enumerate(sc.daemons):
-            if w.daemons[i] is not None and w.rounds[i] < w.now:
+            if sc.rounds == "each" and w.daemons[i] is not None and w.rounds[i] < w.now:
                 yield ("round", d), self.apply(w, ("round", d))
         inboxes: set[str] = set()
         for item in sorted(w.net, key=repr):
@@ -455,6 +463,32 @@ class Model:
                 if self.writable(w, n):
                     yield ("write", n), self.apply(w, ("write", n))
 
+    def _phases(self, w: World) -> Iterator[tuple[tuple[Any, ...], World]]:
+        """In-phase rounds: one ``("phase", order)`` transition per order of the daemons due.
+
+        If every up daemon already ran its round at ``now`` the clock advances first; then
+        every up daemon that has not run its round at the (new) time runs it, in ``order``.
+        At time 0 and after a daemon restart this runs only the rounds still due, without
+        advancing (as the lockstep rule of ``rounds="each"`` would let them run)."""
+        sc = self.scope
+        due = self._due(w)
+        if not due:
+            if sc.max_time is not None and w.now >= sc.max_time:
+                return
+            due = tuple(d for i, d in enumerate(sc.daemons) if w.daemons[i] is not None)
+        orders = [due] if sc.rounds == "phase-one" else itertools.permutations(due)
+        for order in orders:
+            label = ("phase", tuple(order))
+            yield label, self.apply(w, label)
+
+    def _due(self, w: World) -> tuple[str, ...]:
+        """Up daemons that have not run their round at the current time."""
+        return tuple(
+            d
+            for i, d in enumerate(self.scope.daemons)
+            if w.daemons[i] is not None and w.rounds[i] < w.now
+        )
+
     def partition_sides(self) -> list[frozenset[str]]:
         sc = self.scope
         sides: list[frozenset[str]] = []
@@ -476,6 +510,13 @@ class Model:
             return self.settle(w._replace(now=w.now + 1))
         if kind == "round":
             return self.settle(self._round(w, label[1]))
+        if kind == "phase":
+            if not self._due(w):
+                w = self.settle(w._replace(now=w.now + 1))
+            for d in label[1]:
+                if w.daemons[self.dindex[d]] is not None and w.rounds[self.dindex[d]] < w.now:
+                    w = self.settle(self._round(w, d))
+            return w
         if kind in ("deliver", "duplicate"):
             to, msg = label[1], label[2]
             if kind == "deliver":

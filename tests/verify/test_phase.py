@@ -1,0 +1,109 @@
+"""In-phase rounds (``Scope.rounds="phase"``): a restriction of the round interleavings that
+makes a complete three-daemon failover explorable, and still catches every mutant."""
+
+import dataclasses
+
+import pytest
+
+from gungnir.core import CONSISTENCY, PRIMARY
+from gungnir.verify.cli import main
+from gungnir.verify.explore import Fingerprinter, explore
+from gungnir.verify.invariants import default_invariants
+from gungnir.verify.mutants import mutants
+from gungnir.verify.scopes import SCOPES, suite
+from gungnir.verify.world import Model, Scope, World
+
+#: the invariants each mutant breaks (as in test_mutants.py)
+EXPECTED = {
+    "vote-twice": ("OneVotePerEpoch", "ElectionSafety"),
+    "quorum-not-majority": ("LeaderHasMajority", "ElectionSafety"),
+    "skip-fencing": ("SingleWritablePrimary",),
+    "lowest-offset": ("NoCommittedLoss", "NoEmptyPromotion"),
+    "unpersisted-vote": ("EpochMonotonic", "OneVotePerEpoch", "ElectionSafety"),
+    "resume-old-epoch": ("RestartFreshEpoch", "ConfigUniqueness", "ElectionSafety"),
+}
+CRASH = Scope(name="t", crashes=1, partitions=0, writes=1, duplicates=0, node_crashes=False)
+
+
+def _labels(model: Model, w: World) -> list[tuple[object, ...]]:
+    return [label for label, _ in model.successors(w)]
+
+
+def test_phase_runs_every_order_of_the_due_daemons_and_phase_one_a_single_one() -> None:
+    phase = Model(dataclasses.replace(CRASH, rounds="phase"))
+    w = phase.initial()
+    orders = [lab[1] for lab in _labels(phase, w) if lab[0] == "phase"]
+    assert len(orders) == 6 and len(set(orders)) == 6
+    assert not any(lab[0] in ("round", "advance") for lab in _labels(phase, w))
+    one = Model(dataclasses.replace(CRASH, rounds="phase-one"))
+    assert [lab for lab in _labels(one, w) if lab[0] == "phase"] == [("phase", ("d1", "d2", "d3"))]
+
+
+def test_a_phase_advances_the_clock_only_when_no_round_is_due() -> None:
+    model = Model(dataclasses.replace(CRASH, rounds="phase"))
+    w0 = model.initial()
+    w1 = model.apply(w0, ("phase", ("d1", "d2", "d3")))
+    assert w1.now == w0.now and w1.rounds == (w0.now,) * 3  # the first rounds, at time 0
+    w2 = model.apply(w1, ("phase", ("d3", "d1", "d2")))
+    assert w2.now == w1.now + 1 and w2.rounds == (w2.now,) * 3
+    # a crashed daemon runs no round: the next phase orders only the two up daemons
+    w3 = model.apply(w2, ("crash", "d2"))
+    orders = [lab[1] for lab in _labels(model, w3) if lab[0] == "phase"]
+    assert sorted(orders) == [("d1", "d3"), ("d3", "d1")]
+    w4 = model.apply(w3, ("phase", ("d1", "d3")))
+    assert w4.now == w3.now + 1 and w4.rounds == (w4.now, w2.now, w4.now)
+
+
+def test_phase_mode_reaches_a_subset_of_every_interleaving_with_the_same_verdict() -> None:
+    """Every phase is a sequence of ``advance`` and ``round`` transitions the default mode
+    also takes, so its reachable states must be a subset; this checks the claim."""
+    each = Model(CRASH)
+    phase = Model(dataclasses.replace(CRASH, rounds="phase"))
+    fp = Fingerprinter(each, symmetry=True)
+    seen: dict[str, set[int]] = {"each": set(), "phase": set()}
+    inv = default_invariants(CONSISTENCY)
+    r_each = explore(each, inv, time_limit=120, visit=lambda w: seen["each"].add(fp.canonical(w)))
+    r_phase = explore(
+        phase, inv, time_limit=120, visit=lambda w: seen["phase"].add(fp.canonical(w))
+    )
+    assert r_each.complete and r_phase.complete
+    assert r_each.violation is None and r_phase.violation is None
+    assert seen["phase"] <= seen["each"]
+    assert len(seen["phase"]) < len(seen["each"])
+
+
+@pytest.mark.slow
+def test_failover_phase_scope_is_complete_safe_and_really_fails_over() -> None:
+    scope = SCOPES["failover-phase"]
+    assert "failover-phase" in suite("default")
+    seen = {"promoted": False, "committed": False, "elected": False}
+
+    def visit(w: World) -> None:
+        for n, nd in zip(scope.nodes, w.nodes, strict=True):
+            if n != scope.nodes[0] and nd.up and nd.role == PRIMARY:
+                seen["promoted"] = True
+        seen["committed"] |= bool(w.committed)
+        seen["elected"] |= any(e == 1 for e, _ in w.configs)
+
+    res = explore(Model(scope), default_invariants(scope.policy), time_limit=240, visit=visit)
+    assert res.violation is None, res.violation and res.violation.timeline
+    assert res.convergence_failure is None, res.convergence_failure.timeline
+    assert res.complete and res.states > 1000
+    assert res.convergence_checked == res.states - 1
+    assert all(seen.values()), seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", mutants(), ids=lambda m: m.name)
+def test_mutants_are_caught_with_rounds_in_phase(mutant) -> None:  # type: ignore[no-untyped-def]
+    scope = dataclasses.replace(mutant.scope, rounds="phase")
+    res = explore(Model(scope, mutant.rules), default_invariants(scope.policy), time_limit=120)
+    assert res.violation is not None, f"{mutant.name} not caught: {res.summary()}"
+    text = " ".join(res.violation.broken)
+    assert any(name in text for name in EXPECTED[mutant.name]), text
+
+
+def test_cli_runs_a_mutant_with_rounds_in_phase(capsys) -> None:  # type: ignore[no-untyped-def]
+    rc = main(["--mutant", "vote-twice", "--rounds", "phase", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "rounds phase" in out and "BROKEN:" in out
