@@ -1,5 +1,6 @@
 """``gungnir verify``: run the exhaustive model checker from the command line.
 
+``--scope voter-change`` runs the voter-change explorations of :mod:`.reconfig`.
 ``--scope default`` (the default) runs the complete ``default`` scope and then the
 breadth-first ``prefix`` of the full-fault scope (see :mod:`.scopes`); other names run one
 scope.  Exit status: 0 when every scope was explored (completely, or up to the scope's own
@@ -32,7 +33,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="gungnir verify",
         description="Explore every interleaving of a bounded scope, driving the real core.",
     )
-    p.add_argument("--scope", choices=sorted(SCOPES), default="default")
+    p.add_argument(
+        "--scope",
+        choices=[*sorted(SCOPES), "voter-change"],
+        default="default",
+        help="voter-change: every joint-consensus exploration and random walk of "
+        "docs/voter-changes.md (a model of its own: the other options do not apply)",
+    )
     p.add_argument("--policy", choices=("availability", "consistency"), default=None)
     p.add_argument(
         "--mutant",
@@ -91,6 +98,10 @@ def main(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 64
+    if args.scope == "voter-change":
+        from gungnir.verify import reconfig
+
+        return reconfig.main()
     if args.mutant:
         mu = next(m for m in mutants() if m.name == args.mutant)
         runs: list[tuple[Scope, Rules | None]] = [(mu.scope, mu.rules)]

@@ -198,3 +198,11 @@ def test_random_walks_catch_straight_to_new() -> None:
     sc = reconfig_scope(nodes=("n1", "n2"), node_crashes=True, max_epoch=10)
     bad, _, _ = random_walks(ReconfigModel(sc, STRAIGHT_TO_NEW), 50, 80, WALK_INVARIANTS)
     assert bad is not None and "both led epoch" in " ".join(bad[2]), bad
+
+
+def test_cli_voter_change_scope_runs_the_reconfig_explorations(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gungnir.verify import cli, reconfig
+
+    calls: list[int] = []
+    monkeypatch.setattr(reconfig, "main", lambda: calls.append(1) or 7)
+    assert cli.main(["--scope", "voter-change"]) == 7 and calls == [1]
