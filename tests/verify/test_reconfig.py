@@ -12,6 +12,7 @@ from gungnir.verify.reconfig import (
     PRIMARY_FAILS,
     STRAIGHT_TO_NEW,
     ReconfigModel,
+    disjoint_scope,
     explore,
     fast_overrides,
     primary_fails_scope,
@@ -84,18 +85,7 @@ def test_straight_to_new_elects_two_leaders_on_a_known_schedule_and_joint_does_n
 
 def test_checker_finds_two_leaders_for_straight_to_new_in_the_disjoint_shape() -> None:
     """O = {d1}, N = {d2}: the extreme shape (N disjoint from O), explored from the start."""
-    sc = reconfig_scope(
-        name="disjoint-mutant",
-        old=("d1",),
-        new=("d2",),
-        nodes=("n1", "n2"),
-        quorum=1,
-        node_crashes=True,
-        partitions=0,
-        max_time=3,
-        policy="availability",
-        overrides=fast_overrides(),
-    )
+    sc = disjoint_scope(mutant=True)
     res = explore(ReconfigModel(sc, STRAIGHT_TO_NEW), ("ElectionSafety",), time_limit=60)
     assert res.violation is not None, res.summary()
     assert "both led epoch" in " ".join(res.violation.broken)
