@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gungnir.core import RULES, DaemonState, Log, Notify, Rules, Start, init_state
+from gungnir.core import RULES, DaemonState, Log, Notify, Rules, Start
 from gungnir.core.events import Event, VotersChanged
 from gungnir.core.membership import View
 from gungnir.verify import explore as _explore
 from gungnir.verify.invariants import check
-from gungnir.verify.world import Model, Scope, World, _put
+from gungnir.verify.world import Model, Scope, World
 
 OLD = ("d1", "d2", "d3")
 NEW = ("d2", "d3", "d4")
@@ -160,20 +160,14 @@ class ReconfigModel(Model):
                 w = self._set_durable(w, str(r["daemon"]), view)
         return w
 
-    def _boot(self, w: World, d: str) -> World:
-        i = self.dindex[d]
-        epoch, vote = w.durable[i]
-        st = init_state(self.settings, d)
-        w = w._replace(daemons=_put(w.daemons, i, st))
-        w = w._replace(restarts=_put(w.restarts, i, epoch))
-        if epoch < w.high[i]:
-            w = w._replace(bad=w.bad | {"EpochMonotonic"})
+    def start_event(self, w: World, d: str, epoch: int, vote: str | None) -> Event:
         view = self.durable_view(w, d)
         if view is None:
-            start = Start(epoch, vote)
-        else:
-            start = Start(epoch, vote, voters=view[1], next_voters=view[2], voters_epoch=view[0])
-        w = self.feed(w, d, start)
+            return Start(epoch, vote)
+        return Start(epoch, vote, voters=view[1], next_voters=view[2], voters_epoch=view[0])
+
+    def _boot(self, w: World, d: str) -> World:
+        w = super()._boot(w, d)
         if self.learned(w, d):
             w = self.feed(w, d, VotersChanged(self.desired))
         return w

@@ -226,7 +226,12 @@ class Model:
         w = w._replace(restarts=_put(w.restarts, i, epoch))
         if epoch < w.high[i]:
             w = w._replace(bad=w.bad | {"EpochMonotonic"})
-        return self.feed(w, d, Start(epoch, vote))
+        return self.feed(w, d, self.start_event(w, d, epoch, vote))
+
+    def start_event(self, w: World, d: str, epoch: int, vote: str | None) -> Event:
+        """The :class:`Start` a booting daemon gets: what it persisted.  A model whose daemons
+        persist more (a voter view) overrides this."""
+        return Start(epoch, vote)
 
     # -- connectivity -------------------------------------------------------------------
 
