@@ -4,6 +4,8 @@
     sudo python -m gungnir.faults.campaign --sut all --campaign full   # side by side
     sudo python -m gungnir.faults.campaign --campaign full    # every nemesis, ~12 minutes
     sudo python -m gungnir.faults.campaign --only isolate --results fault-results/
+    sudo python -m gungnir.faults.campaign --sut gungnir-consistency --campaign full \
+        --only restart-empty-primary --repeat 12     # one rare race, counted
     python -m gungnir.faults.campaign --recheck fault-results/<run>/<sut>-<scenario>
 
 Each scenario prints progress lines (which scenario, which phase, how far, how many writes
@@ -20,6 +22,7 @@ the lease window; Sentinel fails it by design).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -210,6 +213,16 @@ def scenarios(campaign: str, only: Sequence[str] = ()) -> list[Scenario]:
     return chosen
 
 
+def repeated(chosen: Sequence[Scenario], times: int) -> list[Scenario]:
+    """Each scenario ``times`` times in a row, renamed ``NAME-rI`` so every run keeps its own
+    results directory (one run of a rare race proves little; ``--repeat`` counts it)."""
+    if times == 1:
+        return list(chosen)
+    return [
+        dataclasses.replace(s, name=f"{s.name}-r{i}") for s in chosen for i in range(1, times + 1)
+    ]
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -229,6 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--campaign", choices=sorted(CAMPAIGNS), default="ci")
     parser.add_argument("--only", action="append", default=[], help="scenario name substring")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every chosen scenario N times (names get -r1..-rN), for rare races",
+    )
     parser.add_argument("--results", type=Path, default=Path("fault-results"))
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument(
@@ -255,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rechecked = [recheck(path) for path in args.recheck]
         print(campaign_markdown("re-checked runs", rechecked, "--recheck"))
         return 0
-    chosen = scenarios(args.campaign, args.only)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    chosen = repeated(scenarios(args.campaign, args.only), args.repeat)
     runs = [(s, sut) for s in chosen for sut in suts if applies(s, sut)]
     if args.list or not runs:
         for s, sut in runs:

@@ -14,6 +14,14 @@ Every daemon writes its JSON-lines decision log into its own working directory (
 restarts, as a real deployment's file is); :meth:`GungnirSUT.decision_logs` hands them to the
 runner, which replays them merged through :mod:`gungnir.verify.trace` after every run.
 
+Every Valkey node starts fenced (:mod:`gungnir.runtime.startfence`: ``min-replicas-to-write``
+unmeetable and ``-sync -psync`` for ``default``, in a config file of its own), at the first
+start and at every restart a nemesis makes, as a deployment of Gungnir should run its nodes: a
+primary back without its data then takes no write and serves no sync before a daemon has looked
+at it. So the harness does not set up replication itself; it starts the daemons, which lift the
+fence on the initial primary and repoint the others to it, and polls until the group is healthy.
+The Sentinel baseline's nodes stay unfenced, as Sentinel users run them.
+
 Options (all recorded in the report): ``policy`` (``availability`` or ``consistency``) and any
 group setting of :class:`gungnir.core.Settings` (timings). The defaults detect a dead primary in
 1 s, like the baseline's ``down-after-milliseconds 1000``.
@@ -27,18 +35,19 @@ import json
 import secrets
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gungnir.core import Settings
 from gungnir.faults.net import TestNet
-from gungnir.faults.sentinel import SERVICE, SentinelSUT
+from gungnir.faults.sentinel import SERVICE, SentinelSUT, _mkdir
 from gungnir.faults.sut import DAEMON_PORT, VALKEY_PORT, Convergence
-from gungnir.local import ValkeyProcess
+from gungnir.local import ValkeyProcess, wait_until
+from gungnir.runtime.startfence import start_fence_lines
 
-__all__ = ["TIMINGS", "DaemonHostProcess", "GungnirSUT"]
+__all__ = ["TIMINGS", "ConfigFileNode", "DaemonHostProcess", "GungnirSUT"]
 
 #: Group timings: 1 s detection like the baseline; timing rule 0.5 + 0.1 + 0.1 < 1.0.
 #: The consistency lease is the core's ``Settings.lease`` of these values (see ``lease_s``).
@@ -88,6 +97,27 @@ class DaemonHostProcess(ValkeyProcess):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+
+@dataclass
+class ConfigFileNode(ValkeyProcess):
+    """A ``valkey-server`` that reads ``conf_lines`` from a config file in its working directory.
+
+    Some directives cannot go on the command line (a ``user`` line holds several words, which
+    Valkey would quote into one user name), so they go in a file the server reads first; the
+    command-line options (port, bind, no persistence) still come after it and win. The file is
+    written again at every start, so a restart comes back with the same configuration.
+    """
+
+    conf_lines: Sequence[str] = ()
+
+    def _argv(self) -> list[str]:
+        argv = super()._argv()
+        assert self.workdir is not None
+        conf = self.workdir / f"{self.name}.conf"
+        conf.write_text("".join(line + "\n" for line in self.conf_lines))
+        binary_at = len(self.launcher)  # the server reads its config file first
+        return [*argv[: binary_at + 1], str(conf), *argv[binary_at + 1 :]]
 
 
 class GungnirSUT(SentinelSUT):
@@ -141,6 +171,34 @@ class GungnirSUT(SentinelSUT):
 
     def _node_config(self) -> dict[str, str]:
         return {}  # the daemons set min-replicas-to-write themselves under consistency
+
+    def _start(self, net: TestNet, workdir: Path) -> None:
+        """Fenced nodes, then the daemons; healthy once they have lifted the primary's fence,
+        repointed the replicas to it and the replicas' links are up (polled)."""
+        for name in self._node_names:
+            host = net.hosts[name]
+            node = ConfigFileNode(
+                config=self._node_config(),
+                host=host.address,
+                port=VALKEY_PORT,
+                name=name,
+                workdir=_mkdir(workdir / name),
+                launcher=host.launcher,
+                conf_lines=start_fence_lines(),
+            )
+            self._nodes[name] = node
+            node.start()
+        primary = self._nodes[self._node_names[0]]
+        for name in self._daemon_names:
+            daemon = self._make_daemon(name, net, _mkdir(workdir / name), primary)
+            self._daemons[name] = daemon
+            daemon.start()
+        wait_until(
+            lambda: self._daemons_ready() and self.convergence().ok,
+            timeout=45,
+            interval=0.1,
+            what="the daemons to lift the primary's start-up fence and link the replicas",
+        )
 
     def _group_doc(self, net: TestNet) -> dict[str, Any]:
         doc: dict[str, Any] = {k: v for k, v in self.options.items() if k != "replicas"}

@@ -84,3 +84,16 @@ def test_expect_safe_gate_is_the_consistency_acceptance() -> None:
     assert "two writers" in unsafe({**clean, "two_writer_s": 13.8})
     sentinel = {**clean, "lost": 2010, "lost_window_s": 25.1}  # no lease: any loss fails
     assert "2010 acknowledged writes lost" in unsafe(sentinel)
+
+
+def test_repeat_runs_each_scenario_under_its_own_name(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--list", "--campaign", "full", "--sut", "gungnir-consistency"]
+    assert main([*args, "--only", "restart-empty-primary", "--repeat", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [ln.split()[1] for ln in lines]
+    assert names == [f"restart-empty-primary-r{i}" for i in (1, 2, 3)]
+    assert all("fault 10 s" in ln for ln in lines)  # the scenario itself is unchanged
+    assert main([*args, "--only", "restart-empty-primary"]) == 0
+    assert capsys.readouterr().out.split()[1] == "restart-empty-primary"
+    with pytest.raises(SystemExit):
+        main([*args, "--repeat", "0"])
