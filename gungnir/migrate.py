@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gungnir.core.settings import Settings
+from gungnir.runtime.startfence import start_fence_lines
 from gungnir.sentinelconf import WILDCARDS, Address, MigrateError, Monitor, SentinelConf, parse
 
 __all__ = ["MigrateError", "Monitor", "Output", "SentinelConf", "main", "migrate", "parse"]
@@ -314,6 +315,7 @@ def _group(
         f"{p} replica priorities stay on the Valkey nodes (replica-priority); gungnir reads "
         "them from INFO at every probe, as Sentinel does (0 = never promote)."
     )
+    notes.append(_start_fence_note(p, mon.auth_user, mon.auth_pass is not None))
     notes.append(
         f"{p} new in gungnir, left at the defaults: fence_after {_DEFAULTS['fence_after']} s "
         f"(a daemon cut off from a majority fences the primary it still reaches) and "
@@ -324,6 +326,29 @@ def _group(
             for lineno, key, why in m.dropped:
                 notes.append(f"{p} dropped line {lineno} '{key}': {why}.")
     return doc, notes
+
+
+def _start_fence_note(p: str, user: str | None, password: bool) -> str:
+    """What each Valkey node's own config needs so it starts fenced (docs/concepts.md): the
+    daemons lift that fence only on a node they have vetted, which Sentinel never did."""
+    users = {"default": "on nopass ~* &* +@all"}
+    if password:
+        users["default"] = "on >PASSWORD ~* &* +@all"
+    if user and user != "default":
+        users[user] = "on >PASSWORD ~* &* +@all"
+    lines = "; ".join(f"'{line}'" for line in start_fence_lines(users))
+    caveat = (
+        " A user line replaces that user's rules, password included, and overrides "
+        "requirepass: put each user's real password and rules in it (drop requirepass)."
+        if password or user
+        else ""
+    )
+    return (
+        f"{p} new in gungnir: every Valkey node should start fenced (no write, no replica "
+        f"sync until a daemon has vetted it; a primary back without its data then cannot wipe "
+        f"its replicas): add to each node's config file {lines}; the daemons lift it with "
+        f"CONFIG SET and ACL SETUSER.{caveat}"
+    )
 
 
 def _tls(conf: SentinelConf, notes: list[str]) -> dict[str, str] | None:

@@ -323,3 +323,18 @@ def _texts(n: int) -> list[str]:
         + "".join(f"sentinel known-sentinel cache 10.0.0.{j} 26379 x\n" for j in range(1, n + 1))
         for i in range(1, n + 1)
     ]
+
+
+def test_migration_says_how_nodes_start_fenced():
+    """The start-up fence lines in the advice are the ones a node really starts fenced with
+    (tests/faults/test_fenced_start.py starts nodes with start_fence_lines)."""
+    notes = " ".join(migrate(_deployment(3))[0].notes)
+    assert "'min-replicas-to-write 1000000'" in notes
+    assert "'user default on nopass ~* &* +@all -sync -psync'" in notes
+    assert "requirepass" not in notes  # no password in these files: no caveat
+    authed = BASE + "sentinel auth-pass cache pw\nsentinel auth-user cache repl\n"
+    confs = [parse(authed.format(i=i, quorum=2, down=5000), f"s{i}.conf") for i in (1, 2, 3)]
+    notes = " ".join(migrate(confs)[0].notes)
+    assert "'user default on >PASSWORD ~* &* +@all -sync -psync'" in notes
+    assert "'user repl on >PASSWORD ~* &* +@all -sync -psync'" in notes
+    assert "overrides requirepass" in notes
