@@ -10,6 +10,7 @@ restart of the primary under running daemons during which the fence is never lif
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import tempfile
 import time
@@ -162,5 +163,57 @@ def test_empty_restart_of_the_primary_stays_fenced_until_failover() -> None:
             new = sut.nodes[sut.node_host_of(primary) or ""]
             assert new.command("DBSIZE") == keys
             assert _min_replicas(new) == sut.write_quorum
+        finally:
+            sut.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("net_ready")
+def test_replicas_reconnecting_before_any_daemon_acts_are_refused() -> None:
+    """The race the start-up fence closes, made certain: every daemon is stopped (SIGSTOP)
+    while the primary restarts empty, so the replicas' reconnects all come before any daemon
+    could fence it. The node's own config refuses them; once the daemons run again they fail
+    over to a replica that kept every key."""
+    keys = 200
+    sut = GungnirSUT({"policy": "consistency"})
+    with TestNet(sut.host_names()) as net:
+        try:
+            sut.start(net, Path(tempfile.mkdtemp(prefix="gungnir-fenced-")))
+            n1, n2, n3 = (sut.nodes[n] for n in ("n1", "n2", "n3"))
+            for i in range(keys):
+                assert n1.command("SET", f"k{i}", "v") == b"OK"
+            assert n1.command("WAIT", "2", "5000") == 2
+            before = {r.name: r.logfile.read_text().count("NOPERM") for r in (n2, n3)}
+            daemons = list(sut.daemons.values())
+            for d in daemons:
+                d.kill(signal.SIGSTOP)
+            try:
+                n1.restart(empty=True)
+                wait_until(
+                    lambda: all(
+                        r.logfile.read_text().count("NOPERM") >= before[r.name] + 2
+                        for r in (n2, n3)
+                    ),
+                    timeout=15,
+                    what="both replicas to be refused by the restarted node",
+                )
+                assert _fenced(n1) and n1.command("DBSIZE") == 0
+                assert str(n1.command("SET", "x", "1")).startswith("NOREPLICAS")
+                for r in (n2, n3):
+                    assert r.command("DBSIZE") == keys
+                    assert r.info()["master_link_status"] == "down"
+            finally:
+                for d in daemons:
+                    d.kill(signal.SIGCONT)
+            wait_until(
+                lambda: sut.convergence().ok and sut.convergence().primary != f"{n1.host}:6379",
+                timeout=30,
+                interval=0.1,
+                what="the failover away from the empty node",
+            )
+            primary = sut.convergence().primary
+            assert primary is not None
+            assert sut.nodes[sut.node_host_of(primary) or ""].command("DBSIZE") == keys
+            assert n1.command("DBSIZE") == keys  # repointed, resynced from the new primary
         finally:
             sut.stop()
