@@ -172,6 +172,7 @@ class Model:
         self.nindex = {n: i for i, n in enumerate(self.scope.nodes)}
         self.lag = int(self.settings.min_replicas_max_lag)
         self.base_min_replicas = self.settings.write_quorum
+        self._memo: dict[tuple[DaemonState, Event, int], tuple[DaemonState, list[Any]]] = {}
 
     # -- initial state ------------------------------------------------------------------
 
@@ -233,6 +234,22 @@ class Model:
         persist more (a voter view) overrides this."""
         return Start(epoch, vote)
 
+    def step(self, st: DaemonState, ev: Event, now: int) -> tuple[DaemonState, list[Any]]:
+        """The core's ``step``, memoised: sibling worlds share daemon states, so the same
+        (state, event, time) recurs across a breadth-first level.  ``step`` is a pure function
+        (the sans-IO contract), which is what makes this sound; with ``record`` set (a timeline
+        replay) every step runs for real so its log lines are seen."""
+        if self.record is not None:
+            return step(st, ev, float(now), self.rules)
+        key = (st, ev, now)
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            hit = step(st, ev, float(now), self.rules)
+            self._memo[key] = hit
+        return hit
+
     # -- connectivity -------------------------------------------------------------------
 
     def linked(self, w: World, a: str, b: str) -> bool:
@@ -274,7 +291,7 @@ class Model:
             st = w.daemons[i]
             if st is None:
                 return w
-            st2, acts = step(st, ev, float(w.now), self.rules)
+            st2, acts = self.step(st, ev, w.now)
             w = w._replace(daemons=_put(w.daemons, i, st2))
             for a in acts:
                 if isinstance(a, Log | Notify):
@@ -641,6 +658,10 @@ class Model:
             parts.append("cut=" + ",".join(sorted(w.cut)))
         parts.append(f"net={len(w.net)}")
         return " ".join(parts)
+
+
+#: Entries kept in a model's step memo before it is dropped whole (bounds its memory).
+_MEMO_LIMIT = 400_000
 
 
 def _put(t: tuple[Any, ...], i: int, v: Any) -> tuple[Any, ...]:

@@ -97,3 +97,21 @@ def test_renderer_covers_every_daemon_state_field() -> None:
     names = {f.name for f in dataclasses.fields(DaemonState)}
     assert names >= RENDERED
     assert set(_unknown_fields()) == names - RENDERED
+
+
+def test_memoised_steps_give_the_worlds_a_fresh_core_run_gives() -> None:
+    """The model memoises the core's ``step``; the same transitions replayed on a model that
+    runs every step afresh (``record`` set turns the memo off) reach equal worlds."""
+    from gungnir.verify.explore import explore
+
+    scope = Scope(name="memo", crashes=1, partitions=1, writes=1, duplicates=0)
+    warm = Model(scope)
+    worlds = []
+    explore(warm, (), max_states=3_000, visit=worlds.append)
+    cold = Model(scope, record=[])
+    compared = 0
+    for w in worlds[::10]:
+        for label, nxt in warm.successors(w):
+            assert cold.apply(w, label) == nxt, label
+            compared += 1
+    assert warm._memo and compared > 1_000
