@@ -13,6 +13,7 @@ gives up after ``failover_timeout``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from . import membership
@@ -30,7 +31,7 @@ from .actions import (
 )
 from .events import ActionResult
 from .messages import ConfigAnnounce
-from .rules import Rules, eligible
+from .rules import FencePlan, Rules, eligible
 from .settings import CONSISTENCY, UNMEETABLE_REPLICAS
 from .state import FOLLOWER, LEADER, Config, DaemonState, Failover
 
@@ -166,8 +167,11 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
         # behind since.  Promote it only if it still holds what the voters agreed to.
         tv = st.view(fo.new)
         named = st.election.offset if st.election is not None else 0
-        if tv is None or not eligible(tv, s, now) or tv.offset < named:
+        if tv is None or not eligible(tv, s, now, consistency) or tv.offset < named:
             return _abort(st, now, f"{fo.new} is no longer eligible for promotion")
+        stopped = _writes_stopped(st, fo, plan)
+        if consistency and not rules.holds_committed(st, tv.offset, stopped):
+            return st, []  # wait for a majority of nodes to vouch (or the plan's timeout)
         p = Promote(fo.new, fo.epoch)
         acts = [p, _rec(st, now, "promoted", epoch=fo.epoch, node=fo.new)]
         return _fo(st, stage="promote", pending=frozenset({p})), acts
@@ -199,6 +203,11 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
     if fo.stage == "quorum":
         if fo.failed:
             return st, []  # the quorum write failed: retried on the next tick
+        tv = st.view(fo.new)
+        if tv is not None and tv.empty_restart:
+            return _abort(st, now, f"{fo.new} restarted empty after its promotion")
+        if consistency and (tv is None or not rules.holds_committed(st, tv.offset, -math.inf)):
+            return st, []  # writable only once a majority vouches for its data
         q = SetWriteQuorum(fo.new, fo.epoch, s.write_quorum, _lag(st))
         return _fo(st, pending=frozenset({q})), [q]
     if fo.stage == "publish":
@@ -258,6 +267,22 @@ def _finish(st: DaemonState, now: float) -> Result:
         acts.append(Unfence(fo.old, fo.epoch, st.settings.write_quorum))
     acts.append(Notify("+failover-end", f"{fo.new} epoch {fo.epoch}"))
     return st.replace(role=FOLLOWER, failover=None, election=None, next_election=None), acts
+
+
+def _writes_stopped(st: DaemonState, fo: Failover, plan: FencePlan) -> float:
+    """When the old primary stopped committing writes: the fence's acknowledgement, or, when
+    it could not be fenced, the end of its lease (``promote_after`` past its last sign of
+    life).  Probes after this time see every committed write on the nodes that hold it.  A
+    plan that does not wait out the lease (``FencePlan.wait``) takes any probe."""
+    if not plan.wait:
+        return -math.inf
+    if fo.old is None:
+        return fo.started
+    if fo.old_fenced:
+        return fo.old_last_ok
+    old_v = st.view(fo.old)
+    last = old_v.last_ok if old_v is not None else fo.old_last_ok
+    return last + st.settings.promote_after
 
 
 def on_result(st: DaemonState, ev: ActionResult, now: float, rules: Rules) -> Result:

@@ -33,6 +33,7 @@ from .messages import (
     VoteRequest,
 )
 from .rules import RULES, Rules, has_majority, members
+from .settings import UNMEETABLE_REPLICAS
 from .state import CANDIDATE, FOLLOWER, LEADER, Config, DaemonState, Election, NodeView
 
 Result = tuple[DaemonState, list[Action]]
@@ -179,6 +180,35 @@ def lost_history(state: DaemonState, old: NodeView, ev: Probe) -> bool:
     return ev.offset < max(seen, old.offset)
 
 
+def flag_unvetted_empty_primary(state: DaemonState) -> DaemonState:
+    """Flag the config primary as restarted empty when it is still under its start-up fence,
+    holds nothing (offset 0), and a node this daemon reaches holds data.
+
+    :func:`lost_history` needs this daemon to have seen the node before its restart; a daemon
+    that started (or restarted) after the node came back has no such history, and without
+    this rule it would lift the start-up fence off the empty node and let the replicas resync
+    from it (the empty-restart wipe).  The start-up fence makes the check sound without
+    history: a fenced node takes no write and serves no sync, so its offset stays 0 until a
+    daemon lifts the fence, while a primary that kept its data (an RDB load) comes back with
+    its offset, and a fresh group's nodes all start at 0.
+    """
+    p = state.config.primary
+    v = state.view(p) if p is not None else None
+    if (
+        v is None
+        or v.empty_restart
+        or not v.reachable
+        or v.role != PRIMARY
+        or v.offset != 0
+        or v.min_replicas != UNMEETABLE_REPLICAS
+    ):
+        return state
+    if not any(o.reachable and o.offset > 0 for o in state.nodes if o.node != p):
+        return state
+    nodes = tuple(_set(o, empty_restart=True) if o.node == p else o for o in state.nodes)
+    return state.replace(nodes=nodes)
+
+
 def _set(v: NodeView, **changes: Any) -> NodeView:
     import dataclasses
 
@@ -230,6 +260,7 @@ def fresh_down_reports(state: DaemonState, node: str, now: float) -> frozenset[s
 def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
     s = state.settings
     acts: list[Action] = []
+    state = flag_unvetted_empty_primary(state)
     st = state
     # 1. subjective down
     sdown = frozenset(v.node for v in st.nodes if is_sdown(st, v, now))

@@ -28,7 +28,8 @@ from .actions import (
 )
 from .events import PRIMARY, REPLICA, Tick
 from .messages import ConfigAnnounce, ConfigQuery
-from .rules import has_majority
+from .rules import has_majority, holds_committed
+from .settings import CONSISTENCY, UNMEETABLE_REPLICAS
 from .state import CANDIDATE, FOLLOWER, LEADER, Confirm, DaemonState
 
 Result = tuple[DaemonState, list[Action]]
@@ -59,7 +60,7 @@ def corrections(st: DaemonState) -> list[Action]:
     isolated = st.isolated_since is not None
     if not isolated and pv.paused:
         out.append(Unfence(p, cfg.epoch, s.write_quorum))
-    elif not isolated and pv.min_replicas != s.write_quorum:
+    elif not isolated and pv.min_replicas != s.write_quorum and vetted(st, pv.offset):
         lag = max(1, int(s.min_replicas_max_lag))
         out.append(SetWriteQuorum(p, cfg.epoch, s.write_quorum, lag))
     for v in st.nodes:
@@ -68,6 +69,27 @@ def corrections(st: DaemonState) -> list[Action]:
         if v.role == PRIMARY or (v.role == REPLICA and v.master != p):
             out.append(Repoint(v.node, p, cfg.epoch))
     return out
+
+
+def vetted(st: DaemonState, offset: int) -> bool:
+    """May the config primary, at ``offset``, take writes and serve syncs again?
+
+    A node starts fenced (and a failover leaves the new primary fenced until its last
+    step); lifting that fence makes it a sync source, and a replica that resyncs from it
+    drops whatever the primary lacks.  Under the consistency policy the fence is lifted only
+    when a majority of the nodes, reachable now and none restarted empty, hold no more than
+    the primary: then it holds every committed write (:func:`holds_committed`).  A primary
+    back empty while the replicas that hold the data are out of sight stays fenced until
+    they return, and :func:`~gungnir.core.machine.flag_unvetted_empty_primary` then fails
+    over to one of them.
+    """
+    s = st.settings
+    if s.policy != CONSISTENCY:
+        return True
+    pv = st.view(st.config.primary) if st.config.primary is not None else None
+    if pv is None or pv.min_replicas != UNMEETABLE_REPLICAS:
+        return True  # not fenced: a quorum change, not a lift
+    return holds_committed(st, offset, float("-inf"))
 
 
 def needs_election(st: DaemonState) -> bool:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .actions import Action, Persist
-from .events import REPLICA, Start
+from .events import PRIMARY, REPLICA, Start
 from .membership import View, enter_joint
 from .messages import VoteRequest
-from .settings import Settings
+from .settings import CONSISTENCY, Settings
 from .state import FOLLOWER, DaemonState, NodeView
 
 
@@ -44,13 +44,16 @@ def one_vote_per_epoch(state: DaemonState, req: VoteRequest) -> tuple[bool, str]
     return True, ""
 
 
-def eligible(view: NodeView, settings: Settings, now: float) -> bool:
+def eligible(view: NodeView, settings: Settings, now: float, stray: bool = False) -> bool:
     """Reachable replica, replica-priority > 0, lag within ``max_lag``, not restarted empty
-    (a group that never held data may still fail over: ``empty`` alone does not disqualify)."""
+    (a group that never held data may still fail over: ``empty`` alone does not disqualify).
+    With ``stray``, a node still acting as primary counts too (under the consistency policy
+    a primary that no config names, e.g. a former primary a partition kept from being
+    repointed, may hold the most data; promoting it is a no-op on the node)."""
     return (
         view.reachable
         and view.seen
-        and view.role == REPLICA
+        and (view.role == REPLICA or (stray and view.role == PRIMARY))
         and view.priority > 0
         and view.lag <= settings.max_lag
         and not view.empty_restart
@@ -69,10 +72,47 @@ def data_ok(state: DaemonState, req: VoteRequest, now: float) -> tuple[bool, str
     return True, ""
 
 
+def holds_committed(st: DaemonState, offset: int, since: float) -> bool:
+    """Does a replica at ``offset`` hold every committed write?  Yes when a majority of the
+    nodes, each probed after writes stopped (``since``), hold no more than ``offset``: a
+    committed write reached a majority, any two majorities share a node, and that node's
+    offset covers the write.
+
+    Data-aware votes alone compare the target only with the replicas each voter happens to
+    see; when a node that held a committed write lost its data (an empty restart) and another
+    holder is cut off, the replicas left in sight may all be stale, and promoting one of them
+    would lose the write (the model checker found this with two crashes and a partition).
+    Under the consistency policy the plan waits instead, until enough nodes answer or its
+    timeout ends it.
+
+    A node seen to restart empty vouches again as a replica: data it holds since came from a
+    sync (a probe may miss the moment its link was up).  A node at offset 0 vouches only for
+    an empty target: it may have restarted empty before
+    this daemon ever saw it (no history to flag it by), and a node that holds a committed
+    write is never at offset 0."""
+    vouch = sum(
+        1
+        for v in st.nodes
+        if v.reachable
+        and v.seen
+        and (not v.empty_restart or v.role == REPLICA)
+        and v.last_ok > since
+        and v.offset <= offset
+        and (v.offset > 0 or offset == 0)
+    )
+    return vouch >= st.settings.node_majority
+
+
 def best_replica(state: DaemonState, old: str | None, now: float) -> NodeView | None:
     """Replica selection: eligible replicas ordered by replica-priority (lower first, as
     Valkey), then replication offset (higher first), then node name."""
-    cands = [v for v in state.nodes if v.node != old and eligible(v, state.settings, now)]
+    s = state.settings
+    stray = s.policy == CONSISTENCY
+    cands = [
+        v
+        for v in state.nodes
+        if v.node != old and v.node != state.config.primary and eligible(v, s, now, stray)
+    ]
     if not cands:
         return None
     cands.sort(key=lambda v: (v.priority, -v.offset, v.node))
@@ -121,6 +161,7 @@ class Rules:
     persist_vote: Callable[[int, str | None], list[Action]] = persist
     fence_plan: Callable[[Settings], FencePlan] = fence_plan
     recover: Callable[[DaemonState, Start, float], DaemonState] = recover
+    holds_committed: Callable[[DaemonState, int, float], bool] = holds_committed
     begin_change: Callable[[DaemonState, tuple[str, ...]], View] = enter_joint
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gungnir.core import ConfigAnnounce, ConfigQuery, DaemonState, Log, Notify
+from gungnir.core import CONSISTENCY, ConfigAnnounce, ConfigQuery, DaemonState, Log, Notify
 from gungnir.verify.invariants import check, converged
 from gungnir.verify.world import Model, World
 
@@ -154,6 +154,7 @@ class Fingerprinter:
                     nd.min_replicas,
                     nd.paused,
                     nd.empty_restart,
+                    nd.no_sync,
                     tuple((m, t - w.now) for m, t in nd.acks),
                 )
                 for nd in w.nodes
@@ -580,8 +581,11 @@ def converge(model: Model, w: World, bound: int) -> str | None:
     """From ``w``, stop all faults (heal, restart crashed daemons and nodes) and run a fair
     schedule: each second deliver every message, let every daemon run a round (with distinct
     jitter, as randomised retry gives), advance time.  None if a converged world is reached
-    within ``bound`` seconds, else why not."""
+    within ``bound`` seconds, else why not.  Under consistency, a world where a majority of
+    the nodes lost their data is not checked: the policy then waits for an operator."""
     sc = model.scope
+    if model.settings.policy == CONSISTENCY and model.data_lost(w):
+        return None  # no node can show which writes were committed (docs/runbooks.md)
     w = w._replace(cut=None)
     for n, nd in zip(sc.nodes, w.nodes, strict=True):
         if not nd.up:

@@ -63,6 +63,11 @@ def _any_data(state: DaemonState, req: VoteRequest, now: float) -> tuple[bool, s
     return True, ""
 
 
+def _unvouched(state: DaemonState, offset: int, since: float) -> bool:
+    """The plan promotes (and makes writable) without a majority vouching for the data."""
+    return True
+
+
 def _no_persist(epoch: int, vote: str | None) -> list[Action]:
     """Replies to vote requests without persisting the vote first."""
     del epoch, vote
@@ -131,7 +136,9 @@ def mutants() -> list[Mutant]:
         ),
         Mutant(
             "lowest-offset",
-            dataclasses.replace(RULES, select_replica=_lowest_offset, data_ok=_any_data),
+            dataclasses.replace(
+                RULES, select_replica=_lowest_offset, data_ok=_any_data, holds_committed=_unvouched
+            ),
             # three voters: the shortest violation (cut a replica off, write, crash the primary,
             # elect, promote the replica that missed the write) is ten steps deep, reached in
             # CI time with rounds in one fixed phase order (a restriction of every schedule)
@@ -146,6 +153,25 @@ def mutants() -> list[Mutant]:
                 rounds="phase-one",
             ),
             "the leader promotes the replica with the least data",
+        ),
+        Mutant(
+            "promote-unvouched",
+            dataclasses.replace(RULES, holds_committed=_unvouched),
+            # two node crashes and a partition: a holder of the write restarts empty, the
+            # other is cut off, and only a stale replica is left in sight
+            dataclasses.replace(
+                small,
+                daemons=("d1",),
+                quorum=1,
+                crashes=2,
+                partitions=1,
+                writes=1,
+                duplicates=0,
+                daemon_crashes=False,
+                empty_restarts=True,
+                partition_shapes="nodes",
+            ),
+            "the plan promotes a replica without a majority of nodes vouching for its data",
         ),
         Mutant(
             "unpersisted-vote",

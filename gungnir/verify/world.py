@@ -132,6 +132,7 @@ class Node(NamedTuple):
     min_replicas: int
     paused: bool
     empty_restart: bool  # ghost: restarted empty and has not resynced since
+    no_sync: bool  # replicas may not sync from it (the start-up or empty-restart fence)
     acks: tuple[tuple[str, int], ...]  # (master, time) of this replica's last acks
 
 
@@ -189,6 +190,7 @@ class Model:
                 min_replicas=self.base_min_replicas,
                 paused=False,
                 empty_restart=False,
+                no_sync=False,
                 acks=(),
             )
             for n in sc.nodes
@@ -369,31 +371,37 @@ class Model:
         if not nd.up or not self.linked(w, d, n):
             return w, False
         if isinstance(a, Fence):
-            nd = (
-                nd._replace(paused=True)
-                if a.method == "pause"
-                else nd._replace(min_replicas=UNMEETABLE_REPLICAS)
-            )
+            if a.method == "pause":
+                nd = nd._replace(paused=True)
+            else:
+                nd = nd._replace(
+                    min_replicas=UNMEETABLE_REPLICAS, no_sync=nd.no_sync or a.method == "no_sync"
+                )
         elif isinstance(a, Unfence):
-            nd = nd._replace(paused=False, min_replicas=a.min_replicas)
+            nd = nd._replace(paused=False, min_replicas=a.min_replicas, no_sync=False)
         elif isinstance(a, SetWriteQuorum):
-            nd = nd._replace(min_replicas=a.min_replicas)
+            nd = nd._replace(min_replicas=a.min_replicas, no_sync=False)
         elif isinstance(a, Promote):
             w = self._check_promotion(w, n)
-            nd = nd._replace(role=PRIMARY, master=None)
+            nd = nd._replace(role=PRIMARY, master=None, no_sync=False)
         elif isinstance(a, Repoint):
             if a.primary == n:
                 return w, False
-            nd = nd._replace(role=REPLICA, master=a.primary)
+            nd = nd._replace(role=REPLICA, master=a.primary, no_sync=False)
         w = w._replace(nodes=_put(w.nodes, self.nindex[n], nd))
         return self.settle(w), True
 
     def _check_promotion(self, w: World, n: str) -> World:
         nd = self.node(w, n)
         bad = set()
-        if self.settings.policy == CONSISTENCY and not w.committed <= frozenset(nd.log):
+        lost = self.data_lost(w)
+        if (
+            self.settings.policy == CONSISTENCY
+            and not w.committed <= frozenset(nd.log)
+            and not lost  # a majority lost its data: no guarantee
+        ):
             bad.add("NoCommittedLoss")
-        if nd.empty_restart and any(len(o.log) > 0 for o in w.nodes if o is not nd):
+        if nd.empty_restart and any(len(o.log) > 0 for o in w.nodes if o is not nd) and not lost:
             bad.add("NoEmptyPromotion")
         return w._replace(bad=w.bad | bad) if bad else w
 
@@ -411,7 +419,7 @@ class Model:
                 if mi is None:
                     continue
                 m = nodes[mi]
-                if not m.up or not self.linked(w, self.scope.nodes[i], nd.master):
+                if not m.up or m.no_sync or not self.linked(w, self.scope.nodes[i], nd.master):
                     continue
                 kept = {k: t for k, t in nd.acks if k != nd.master}
                 kept[nd.master] = w.now
@@ -419,6 +427,8 @@ class Model:
                 new = nd._replace(
                     log=m.log, acks=acks, empty_restart=nd.empty_restart and not m.log
                 )
+                if w.committed and (w.committed & frozenset(nd.log)) - frozenset(m.log):
+                    w = self._wiped(w, nodes)
                 if new != nd:
                     nodes[i] = new
                     changed = True
@@ -429,6 +439,20 @@ class Model:
             for nd in nodes
         ]
         return w._replace(nodes=tuple(nodes))
+
+    def data_lost(self, w: World, nodes: tuple[Node, ...] | list[Node] | None = None) -> bool:
+        """Has a majority of the nodes lost its data (restarted empty, not resynced since)?
+        Beyond that no guarantee holds: no node can show which writes were committed."""
+        lost = sum(1 for nd in (w.nodes if nodes is None else nodes) if nd.empty_restart)
+        return lost >= self.settings.node_majority
+
+    def _wiped(self, w: World, nodes: list[Node]) -> World:
+        """A replica is about to discard a committed write by resyncing from a node that
+        lacks it (Valkey's full resync replaces the dataset).  That loses the write unless a
+        majority of the nodes lost their data (restarted empty), beyond any guarantee."""
+        if self.settings.policy == CONSISTENCY and not self.data_lost(w, nodes):
+            return w._replace(bad=w.bad | {"NoCommittedLoss"})
+        return w
 
     # -- transitions --------------------------------------------------------------------
 
@@ -473,7 +497,7 @@ class Model:
         for n, nd in zip(sc.nodes, w.nodes, strict=True):
             if not nd.up:
                 yield ("restart-node", n), self.apply(w, ("restart-node", n))
-                if sc.empty_restarts and nd.role == REPLICA:
+                if sc.empty_restarts:
                     yield ("restart-node-empty", n), self.apply(w, ("restart-node-empty", n))
         if w.cut is None and w.partitions < sc.partitions:
             for side in self.partition_sides():
@@ -574,13 +598,16 @@ class Model:
             i = self.nindex[label[1]]
             nd = w.nodes[i]
             empty = kind == "restart-node-empty"
+            # Valkey nodes start fenced (docs/concepts.md): min-replicas-to-write unmeetable
+            # and no sync from them until a daemon lifts it
             nd = nd._replace(
                 up=True,
                 run=nd.run + 1,
                 log=() if empty else nd.log,
                 empty_restart=empty or nd.empty_restart,
                 paused=False,
-                min_replicas=self.base_min_replicas,
+                min_replicas=UNMEETABLE_REPLICAS,
+                no_sync=True,
             )
             # a restarted node has no replica connections: nobody counts towards its quorum
             nodes = tuple(

@@ -19,6 +19,7 @@ EXPECTED = {
     "quorum-not-majority": ("LeaderHasMajority", "ElectionSafety"),
     "skip-fencing": ("SingleWritablePrimary",),
     "lowest-offset": ("NoCommittedLoss", "NoEmptyPromotion"),
+    "promote-unvouched": ("NoCommittedLoss",),
     "unpersisted-vote": ("EpochMonotonic", "OneVotePerEpoch", "ElectionSafety"),
     "resume-old-epoch": ("RestartFreshEpoch", "ConfigUniqueness", "ElectionSafety"),
 }
