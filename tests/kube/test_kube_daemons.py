@@ -87,8 +87,10 @@ def test_failover_moves_the_slice_in_one_update_never_naming_two_pods(
                 text = await until_metrics(
                     c,
                     "n3",
-                    lambda t: metric(t, "gungnir_node_up", node=g.primary.name) == 1
-                    and metric(t, "gungnir_peers_reachable", group=GROUP) == 2,
+                    lambda t: (
+                        metric(t, "gungnir_node_up", node=g.primary.name) == 1
+                        and metric(t, "gungnir_peers_reachable", group=GROUP) == 2
+                    ),
                 )
                 assert metric(text, "gungnir_peers_reachable", group=GROUP) == 2
                 s = c.slice()
