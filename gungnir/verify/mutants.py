@@ -102,6 +102,8 @@ class Mutant:
     rules: Rules
     scope: Scope
     description: str
+    #: invariants of which the checker must report at least one
+    breaks: tuple[str, ...] = ()
 
 
 def mutants() -> list[Mutant]:
@@ -121,18 +123,21 @@ def mutants() -> list[Mutant]:
             dataclasses.replace(RULES, grant_vote=_vote_twice),
             dataclasses.replace(small, crashes=1, partitions=0),
             "a voter grants two candidates in one epoch",
+            ("OneVotePerEpoch", "ElectionSafety"),
         ),
         Mutant(
             "quorum-not-majority",
             dataclasses.replace(RULES, has_won=_quorum_wins),
             dataclasses.replace(small, quorum=1, crashes=0, partitions=1),
             "a candidate wins with `quorum` grants instead of a majority",
+            ("LeaderHasMajority", "ElectionSafety"),
         ),
         Mutant(
             "skip-fencing",
             dataclasses.replace(RULES, fence_plan=_no_fencing),
             dataclasses.replace(small, policy=CONSISTENCY, crashes=0, partitions=1, writes=0),
             "the leader promotes without fencing or waiting out the old primary's lease",
+            ("SingleWritablePrimary",),
         ),
         Mutant(
             "lowest-offset",
@@ -153,6 +158,7 @@ def mutants() -> list[Mutant]:
                 rounds="phase-one",
             ),
             "the leader promotes the replica with the least data",
+            ("NoCommittedLoss", "NoEmptyPromotion"),
         ),
         Mutant(
             "promote-unvouched",
@@ -172,12 +178,14 @@ def mutants() -> list[Mutant]:
                 partition_shapes="nodes",
             ),
             "the plan promotes a replica without a majority of nodes vouching for its data",
+            ("NoCommittedLoss",),
         ),
         Mutant(
             "unpersisted-vote",
             dataclasses.replace(RULES, persist_vote=_no_persist),
             dataclasses.replace(small, crashes=1, partitions=1),
             "votes are sent before (without) being persisted",
+            ("EpochMonotonic", "OneVotePerEpoch", "ElectionSafety"),
         ),
         Mutant(
             "resume-old-epoch",
@@ -190,5 +198,6 @@ def mutants() -> list[Mutant]:
                 settings_overrides=(("fence_after", 0.5), ("promote_after", 2.0)),
             ),
             "a restarted daemon resumes leading the epoch it persisted",
+            ("RestartFreshEpoch", "ConfigUniqueness", "ElectionSafety"),
         ),
     ]

@@ -9,19 +9,11 @@ from gungnir.verify.trace import check_trace_lines
 from gungnir.verify.traces import decision_log
 from gungnir.verify.world import Model
 
-EXPECTED = {
-    "vote-twice": ("OneVotePerEpoch", "ElectionSafety"),
-    "quorum-not-majority": ("LeaderHasMajority", "ElectionSafety"),
-    "skip-fencing": ("SingleWritablePrimary",),
-    "lowest-offset": ("NoCommittedLoss", "NoEmptyPromotion"),
-    "promote-unvouched": ("NoCommittedLoss",),
-    "unpersisted-vote": ("EpochMonotonic", "OneVotePerEpoch", "ElectionSafety"),
-    "resume-old-epoch": ("RestartFreshEpoch", "ConfigUniqueness", "ElectionSafety"),
-}
-
 
 def test_every_mutant_is_listed() -> None:
-    assert sorted(m.name for m in mutants()) == sorted(EXPECTED)
+    names = [m.name for m in mutants()]
+    assert len(names) == len(set(names)) == 7
+    assert all(m.breaks for m in mutants())
 
 
 @pytest.mark.slow
@@ -31,7 +23,7 @@ def test_checker_catches_mutant(mutant) -> None:  # type: ignore[no-untyped-def]
     res = explore(model, default_invariants(mutant.scope.policy), time_limit=120)
     assert res.violation is not None, f"{mutant.name} not caught: {res.summary()}"
     text = " ".join(res.violation.broken)
-    assert any(name in text for name in EXPECTED[mutant.name]), text
+    assert any(name in text for name in mutant.breaks), text
     # the counterexample is a readable, replayable timeline that ends at the violation
     assert "BROKEN:" in res.violation.timeline
     assert res.violation.labels
