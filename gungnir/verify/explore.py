@@ -159,7 +159,6 @@ class Fingerprinter:
                 )
                 for nd in w.nodes
             ),
-            w.cut,
             w.crashes,
             w.partitions,
             w.dups,
@@ -181,7 +180,9 @@ class Fingerprinter:
             net = frozenset((rn[to], self._msg(msg, rn, now)) for to, msg in w.net)
             votes = frozenset((rn.get(v, v), e, rn.get(c, c)) for v, e, c in w.votes)
             leaders = frozenset((e, rn.get(d, d)) for e, d in w.leaders)
-            h = hash((per, shared, net, votes, leaders, self.clock and w.now))
+            # a cut names daemons too: isolating d1 or d2 is one state when they are alike
+            cut = None if w.cut is None else frozenset(rn.get(x, x) for x in w.cut)
+            h = hash((per, shared, net, votes, leaders, cut, self.clock and w.now))
             if best is None or h < best:
                 best = h
         assert best is not None

@@ -86,6 +86,24 @@ def test_symmetric_worlds_share_a_fingerprint_and_time_shifts_too() -> None:
     assert q3.now == q2.now + 1 and fp.canonical(q2) == fp.canonical(q3)
 
 
+def test_a_cut_is_renamed_with_the_daemons_it_isolates() -> None:
+    """Isolating d1 or d2 from alike peers is one state; isolating a daemon or a node is not,
+    and without symmetry the two daemon cuts stay apart."""
+    m = model()
+    fp = Fingerprinter(m, True)
+    w = m.initial()
+    d1 = m.apply(w, ("partition", frozenset({"d1"})))
+    d2 = m.apply(w, ("partition", frozenset({"d2", "n2"})))
+    d2b = m.apply(w, ("partition", frozenset({"d2"})))
+    d3 = m.apply(w, ("partition", frozenset({"d3", "n2"})))
+    assert fp.canonical(d1) == fp.canonical(d2b)
+    assert fp.canonical(d2) == fp.canonical(d3)
+    assert fp.canonical(d1) != fp.canonical(m.apply(w, ("partition", frozenset({"n1"}))))
+    assert fp.canonical(d2) != fp.canonical(m.apply(w, ("partition", frozenset({"d2", "n3"}))))
+    plain = Fingerprinter(m, False)
+    assert plain.canonical(d1) != plain.canonical(d2b)
+
+
 def test_renderer_covers_every_daemon_state_field() -> None:
     """A DaemonState field the renderer does not know is rendered verbatim (never merged
     away), and every field it renders itself exists."""
