@@ -515,7 +515,12 @@ class Model:
         If every up daemon already ran its round at ``now`` the clock advances first; then
         every up daemon that has not run its round at the (new) time runs it, in ``order``.
         At time 0 and after a daemon restart this runs only the rounds still due, without
-        advancing (as the lockstep rule of ``rounds="each"`` would let them run)."""
+        advancing (as the lockstep rule of ``rounds="each"`` would let them run).
+
+        Orders share work: a round is computed once per (world before it, daemon), so
+        prefixes and rounds that commute (most do: a round that sends nothing to the others
+        at once and acts on no node) are not recomputed, and an order whose world equals an
+        earlier order's is not yielded again (one transition per distinct next world)."""
         sc = self.scope
         due = self._due(w)
         if not due:
@@ -523,9 +528,33 @@ class Model:
                 return
             due = tuple(d for i, d in enumerate(sc.daemons) if w.daemons[i] is not None)
         orders = [due] if sc.rounds == "phase-one" else itertools.permutations(due)
+        memo: dict[tuple[World, str], World] = {}
+        done: set[World] = set()
         for order in orders:
-            label = ("phase", tuple(order))
-            yield label, self.apply(w, label)
+            w2 = self._phase(w, tuple(order), memo)
+            if w2 not in done:
+                done.add(w2)
+                yield ("phase", tuple(order)), w2
+
+    def _phase(
+        self, w: World, order: tuple[str, ...], memo: dict[tuple[World, str], World] | None
+    ) -> World:
+        """The world after the phase that runs ``order``'s due rounds (see :meth:`_phases`)."""
+        if not self._due(w):
+            w = self.settle(w._replace(now=w.now + 1))
+        for d in order:
+            i = self.dindex[d]
+            if w.daemons[i] is None or w.rounds[i] >= w.now:
+                continue
+            if memo is None:
+                w = self.settle(self._round(w, d))
+                continue
+            key = (w, d)
+            nxt = memo.get(key)
+            if nxt is None:
+                nxt = memo[key] = self.settle(self._round(w, d))
+            w = nxt
+        return w
 
     def _due(self, w: World) -> tuple[str, ...]:
         """Up daemons that have not run their round at the current time."""
@@ -557,12 +586,7 @@ class Model:
         if kind == "round":
             return self.settle(self._round(w, label[1]))
         if kind == "phase":
-            if not self._due(w):
-                w = self.settle(w._replace(now=w.now + 1))
-            for d in label[1]:
-                if w.daemons[self.dindex[d]] is not None and w.rounds[self.dindex[d]] < w.now:
-                    w = self.settle(self._round(w, d))
-            return w
+            return self._phase(w, tuple(label[1]), None)
         if kind in ("deliver", "duplicate"):
             to, msg = label[1], label[2]
             if kind == "deliver":

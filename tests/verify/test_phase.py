@@ -2,6 +2,7 @@
 makes a complete three-daemon failover explorable, and still catches every mutant."""
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -20,14 +21,29 @@ def _labels(model: Model, w: World) -> list[tuple[object, ...]]:
     return [label for label, _ in model.successors(w)]
 
 
-def test_phase_runs_every_order_of_the_due_daemons_and_phase_one_a_single_one() -> None:
+def test_phase_yields_one_transition_per_distinct_world_of_every_order() -> None:
+    """Every order of the due daemons is run; orders that end in the same world are one
+    transition, and phase-one runs a single order."""
+    phase = Model(dataclasses.replace(CRASH, rounds="phase", node_crashes=True))
+    w = phase.apply(phase.initial(), ("phase", ("d1", "d2", "d3")))
+    w = phase.apply(w, ("crash-node", "n1"))
+    # the first daemon to find n1 down reports it at once to the others: the order matters
+    worlds = [w2 for lab, w2 in phase.successors(w) if lab[0] == "phase"]
+    every = {phase.apply(w, ("phase", o)) for o in itertools.permutations(("d1", "d2", "d3"))}
+    assert every == set(worlds) and len(worlds) == len(set(worlds)) > 1
+    assert not any(lab[0] in ("round", "advance") for lab, _ in phase.successors(w))
+    one = Model(dataclasses.replace(CRASH, rounds="phase-one"))
+    w0 = one.initial()
+    assert [lab for lab, _ in one.successors(w0) if lab[0] == "phase"] == [
+        ("phase", ("d1", "d2", "d3"))
+    ]
+
+
+def test_orders_that_commute_are_one_transition() -> None:
     phase = Model(dataclasses.replace(CRASH, rounds="phase"))
     w = phase.initial()
-    orders = [lab[1] for lab in _labels(phase, w) if lab[0] == "phase"]
-    assert len(orders) == 6 and len(set(orders)) == 6
-    assert not any(lab[0] in ("round", "advance") for lab in _labels(phase, w))
-    one = Model(dataclasses.replace(CRASH, rounds="phase-one"))
-    assert [lab for lab in _labels(one, w) if lab[0] == "phase"] == [("phase", ("d1", "d2", "d3"))]
+    # quiet probing rounds commute: the six orders end in one world
+    assert [lab[0] for lab, _ in phase.successors(w)].count("phase") == 1
 
 
 def test_a_phase_advances_the_clock_only_when_no_round_is_due() -> None:
@@ -40,7 +56,7 @@ def test_a_phase_advances_the_clock_only_when_no_round_is_due() -> None:
     # a crashed daemon runs no round: the next phase orders only the two up daemons
     w3 = model.apply(w2, ("crash", "d2"))
     orders = [lab[1] for lab in _labels(model, w3) if lab[0] == "phase"]
-    assert sorted(orders) == [("d1", "d3"), ("d3", "d1")]
+    assert orders and all(sorted(o) == ["d1", "d3"] for o in orders)
     w4 = model.apply(w3, ("phase", ("d1", "d3")))
     assert w4.now == w3.now + 1 and w4.rounds == (w4.now, w2.now, w4.now)
 
