@@ -424,12 +424,15 @@ def explore(
     progress: Callable[[str], None] | None = None,
     report_every: float = 2.0,
     visit: Callable[[World], None] | None = None,
+    on_level: Callable[[int, int, float], None] | None = None,
 ) -> Result:
     """Breadth-first search over every reachable world of ``model``'s scope.
 
     ``progress`` gets a line ``"N states, depth D, Ts"`` every ``report_every`` seconds (by
     the clock, so a slow stretch still shows movement); ``visit`` sees every new world (tests
-    compare reduced and unreduced explorations with it)."""
+    compare reduced and unreduced explorations with it); ``on_level(depth, states, seconds)``
+    is called as each depth is reached, with every state of that depth or less found (how a
+    scope grows, level by level: ``scripts/scope-levels``)."""
     sc = model.scope
     res = Result(scope=sc.name)
     t0 = time.monotonic()
@@ -450,6 +453,8 @@ def explore(
     next_report = t0 + report_every
     while queue:
         w, cw, depth = queue.popleft()
+        if on_level is not None and depth > res.depth:
+            on_level(depth, res.states, time.monotonic() - t0)
         res.depth = max(res.depth, depth)
         for label, w2 in model.successors(w):
             res.transitions += 1

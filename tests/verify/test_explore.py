@@ -25,6 +25,33 @@ def test_tiny_scope_is_explored_completely_and_safely() -> None:
     assert res.complete and res.states > 100 and res.depth > 5
 
 
+def test_on_level_reports_each_depth_with_every_shallower_state_found() -> None:
+    """The level hook reports depths 1, 2, ... in order with the states found so far, and on
+    a complete exploration its last report counts every state (scripts/scope-levels prints
+    these levels)."""
+    model = Model(dataclasses.replace(TINY, max_states=3000))
+    levels: list[tuple[int, int]] = []
+    found: list[int] = []
+    res = explore(
+        model,
+        default_invariants(CONSISTENCY),
+        visit=lambda w: found.append(1),
+        on_level=lambda depth, states, _s: levels.append((depth, states)),
+    )
+    depths = [d for d, _ in levels]
+    assert depths == list(range(1, len(depths) + 1)) and len(depths) >= 5
+    counts = [n for _, n in levels]
+    assert counts == sorted(counts) and counts[-1] <= res.states == len(found)
+    # a complete small exploration: the last level reported before the end covers all states
+    full = explore(
+        Model(dataclasses.replace(TINY, max_states=None)),
+        default_invariants(CONSISTENCY),
+        on_level=lambda d, n, _s: levels.append((d, n)),
+        time_limit=120,
+    )
+    assert full.complete and levels[-1][1] == full.states
+
+
 def test_daemon_crash_scope_with_three_daemons_is_complete() -> None:
     scope = Scope(name="t", crashes=1, partitions=0, writes=0, duplicates=0, node_crashes=False)
     res = explore(Model(scope), default_invariants(CONSISTENCY), time_limit=60)
