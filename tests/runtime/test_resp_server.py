@@ -94,6 +94,16 @@ def serve(
 LOOPS = pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 
 
+async def eventually(condition: Callable[[], bool], within: float = 5.0) -> bool:
+    """Poll ``condition`` on the loop until it holds or ``within`` seconds pass; its final value."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() >= deadline:
+            return condition()
+        await asyncio.sleep(0.01)
+    return True
+
+
 def add_test_commands(server: RespServer) -> None:
     """FAST answers at once; SLOW awaits (so later pipelined replies must wait for it);
     BOOM raises a bug; NOPE raises a CommandError."""
@@ -130,7 +140,8 @@ def test_redis_py_handshake_and_basics(protocol: int) -> None:
             r.close()
 
         await asyncio.to_thread(client)
-        assert not server.clients or all(c.closed for c in server.clients)
+        # The server learns of the client's close asynchronously; wait for it, bounded.
+        assert await eventually(lambda: all(c.closed for c in server.clients))
 
     serve(test)
 
