@@ -44,6 +44,7 @@ from .errors import (
     ConnectTimeoutError,
     PoolClosedError,
     PoolTimeoutError,
+    PubSubOverflowError,
     TimeoutError,
     WatchError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "PoolTimeoutError",
     "ProtocolError",
     "PubSub",
+    "PubSubOverflowError",
     "Push",
     "ReadOnlyError",
     "ReplicaLink",

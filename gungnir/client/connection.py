@@ -122,6 +122,8 @@ class Connection(CommandsMixin):
         fut = self._loop.create_future()
         proto._wbuf.append(data)
         proto._waiters.append(fut)
+        if proto._reading_paused:  # pub/sub back-pressure must not starve this reply
+            proto.unpause_for_reply()
         if not proto._flush_scheduled:
             proto._flush_scheduled = True
             self._loop.call_soon(proto._flush)

@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionLostError",
     "PoolClosedError",
     "PoolTimeoutError",
+    "PubSubOverflowError",
     "TimeoutError",
     "WatchError",
 ]
@@ -92,6 +93,25 @@ class CommandTimeoutError(TimeoutError):
 
 class PoolTimeoutError(TimeoutError):
     """No connection became free in the pool within the acquire timeout."""
+
+
+class PubSubOverflowError(ClientError):
+    """Pub/sub messages were dropped because the consumer fell too far behind.
+
+    Raised by ``PubSub.get_message`` (and iteration) at the exact place in the stream where
+    the messages are missing, after every message queued before the gap was delivered;
+    ``dropped`` says how many.  The PubSub keeps working: the next call returns what
+    arrived after the gap.
+    """
+
+    def __init__(self, address: Address | None, dropped: int, limit: int) -> None:
+        self.address = address
+        self.dropped = dropped
+        self.limit = limit
+        super().__init__(
+            f"{_fmt(address)}: {dropped} pub/sub message(s) dropped: the consumer was "
+            f"{limit} behind while replies were awaited on the connection"
+        )
 
 
 class WatchError(ClientError):

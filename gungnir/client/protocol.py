@@ -19,6 +19,12 @@ FIFO entries are one of:
   list of ``n`` replies (one future instead of ``n`` is most of the pipeline speed);
 * a :class:`SubscribeSlot` — a (P|S)SUBSCRIBE or UNSUBSCRIBE whose confirmations arrive as
   RESP3 push frames (or RESP2 arrays on a subscribed connection) rather than as replies.
+
+Reading can be *held* by a push consumer (pub/sub back-pressure, :meth:`pause_reading`), but
+never while an entry is in the FIFO: a reply always sits behind every push the server sent
+before it, so holding reading then would starve that caller for good (and the consumer may
+be the very task awaiting it).  The hold takes effect once the FIFO is empty and is lifted
+for as long as a request is outstanding; what is read meanwhile is the consumer's to bound.
 """
 
 from __future__ import annotations
@@ -117,6 +123,10 @@ class RespProtocol(asyncio.Protocol):
         #: Totals for tests and metrics: writes issued, bytes in them.
         self.writes = 0
         self.bytes_written = 0
+        #: A push consumer asked for reading to stop (see pause_reading).
+        self._hold_reading = False
+        #: The transport is paused right now (only ever while held and the FIFO is empty).
+        self._reading_paused = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -142,7 +152,7 @@ class RespProtocol(asyncio.Protocol):
                     self._process_resp2_pubsub()
                 else:
                     self._process()
-                return
+                break
             except ProtocolError as exc:
                 self._fail(exc)
                 return
@@ -153,6 +163,8 @@ class RespProtocol(asyncio.Protocol):
             except Exception as exc:  # pragma: no cover - a codec bug; never hang waiters
                 self._fail(exc)
                 return
+        if self._hold_reading and not self._waiters:
+            self._apply_hold()  # the last outstanding reply is in: the consumer's hold resumes
 
     def _process(self) -> None:
         """Hand every complete reply in the reader to its waiter (the hot loop)."""
@@ -294,6 +306,8 @@ class RespProtocol(asyncio.Protocol):
             raise self._refusal()
         self._wbuf.append(data)
         self._waiters.append(entry)
+        if self._reading_paused:
+            self.unpause_for_reply()
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -333,13 +347,41 @@ class RespProtocol(asyncio.Protocol):
     def is_closed(self) -> bool:
         return self._error is not None
 
+    @property
+    def reading_paused(self) -> bool:
+        """The socket is not being read right now (a consumer's hold, nothing outstanding)."""
+        return self._reading_paused
+
     def pause_reading(self) -> None:
-        if self._transport is not None:
-            self._transport.pause_reading()
+        """Hold reading for a push consumer that is behind (pub/sub back-pressure).
+
+        Takes effect at once if no reply is outstanding, otherwise as soon as the last one
+        has arrived; a request sent while held reopens reading until its reply is in.
+        """
+        self._hold_reading = True
+        if not self._waiters:
+            self._apply_hold()
 
     def resume_reading(self) -> None:
-        if self._transport is not None:
-            self._transport.resume_reading()
+        """Lift the consumer's hold."""
+        self._hold_reading = False
+        if self._reading_paused:
+            self._reading_paused = False
+            if self._transport is not None:
+                self._transport.resume_reading()
+
+    def _apply_hold(self) -> None:
+        if not self._reading_paused and self._transport is not None and self._error is None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def unpause_for_reply(self) -> None:
+        """Read again, hold or not: a request was just queued and its reply is behind
+        whatever the server has sent since reading stopped."""
+        if self._reading_paused:
+            self._reading_paused = False
+            if self._transport is not None:
+                self._transport.resume_reading()
 
     def abandon(self, reason: str) -> None:
         """Give the connection up (e.g. a probe timed out): outstanding callers get

@@ -8,10 +8,27 @@ the pending SUBSCRIBE so ``await ps.subscribe(...)`` returns once the server con
 channel.  On RESP2 a subscribed connection can carry nothing else (Valkey's rule), so give
 pub/sub its own connection there.
 
-Delivery is in order.  If the consumer falls ``max_queued`` messages behind, the
-connection stops reading (TCP back-pressure) until it catches up, rather than buffering
-without bound; the server's client-output-buffer limit then decides, as for any slow
-subscriber.
+Delivery is in order, and memory is bounded without starving anyone:
+
+* **Back-pressure.**  When the consumer is ``max_queued`` messages behind, the connection
+  stops reading (TCP back-pressure) until the queue is down to ``max_queued // 2``, rather
+  than buffering without bound; the server's client-output-buffer limit then decides, as
+  for any slow subscriber.
+* **Replies are never held.**  While any request on the connection awaits its reply — an
+  ordinary command sharing the connection, a (P|S)UNSUBSCRIBE, the unsubscribes of
+  :meth:`PubSub.aclose` — the connection reads regardless, because that reply is behind
+  every push the server sent before it.  (Holding it would hang the caller; if the caller
+  is the consumer itself, forever.)  Messages read meanwhile are queued as usual.
+* **Hard limit.**  Past ``max_queued + max_overflow`` queued messages (possible only while
+  replies keep reading open), further messages are dropped — never silently: the count is
+  kept in :attr:`PubSub.dropped`, and the consumer gets :class:`PubSubOverflowError` from
+  ``get_message``/iteration at the place in the stream where they are missing, after every
+  message queued before the gap.  Dropping rather than closing the connection keeps the
+  other callers' commands working; pub/sub is at-most-once delivery anyway, and this makes
+  each loss visible where it happened.
+* **Closing.**  Once :meth:`PubSub.aclose` has begun, messages that arrive before the
+  server confirms the unsubscribes are discarded (counted in :attr:`PubSub.discarded`):
+  the consumer asked to stop, and a backlog must not make closing overflow or hang.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .errors import PubSubOverflowError
 from .protocol import push_kind
 
 if TYPE_CHECKING:
@@ -45,23 +63,47 @@ _ADD = {"subscribe": "channels", "psubscribe": "patterns", "ssubscribe": "shard_
 _DROP = {"unsubscribe": "channels", "punsubscribe": "patterns", "sunsubscribe": "shard_channels"}
 
 
-class PubSub:
-    """Subscriptions and the message queue of one connection (at most one per connection)."""
+class _Gap:
+    """Queue marker: ``count`` messages were dropped here (the hard limit was reached)."""
 
-    def __init__(self, conn: Connection, *, max_queued: int = 10_000) -> None:
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 1
+
+
+class PubSub:
+    """Subscriptions and the message queue of one connection (at most one per connection).
+
+    ``max_queued``: messages queued before reading pauses (back-pressure).  ``max_overflow``:
+    how many more may queue while replies keep the connection reading; past that, messages
+    are dropped and reported (see the module docstring).
+    """
+
+    def __init__(
+        self, conn: Connection, *, max_queued: int = 10_000, max_overflow: int = 10_000
+    ) -> None:
         if conn._pubsub is not None:
             raise RuntimeError(f"{conn!r} already has a PubSub")
+        if max_queued < 1 or max_overflow < 0:
+            raise ValueError("max_queued must be >= 1 and max_overflow >= 0")
         self._conn = conn
         self._proto = conn._proto
         self._loop = asyncio.get_running_loop()
         self.max_queued = max_queued
+        self.max_overflow = max_overflow
         self.channels: set[Any] = set()
         self.patterns: set[Any] = set()
         self.shard_channels: set[Any] = set()
-        self._queue: deque[Message] = deque()
+        #: Messages dropped at the hard limit, in total (each gap is also raised in order).
+        self.dropped = 0
+        #: Messages discarded because they arrived while aclose() was unsubscribing.
+        self.discarded = 0
+        self._queue: deque[Message | _Gap] = deque()
         self._getter: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()
         self._paused = False
+        self._closing = False
         self._closed = False
         conn._pubsub = self
         self._proto._lost.add_done_callback(lambda _f: self._wake())
@@ -71,9 +113,9 @@ class PubSub:
     def _handle_push(self, push: list[Any]) -> bool:
         kind = push_kind(push)
         if kind == "message" or kind == "smessage":
-            self._queue.append(Message(kind, push[1], push[2]))
+            msg = Message(kind, push[1], push[2])
         elif kind == "pmessage":
-            self._queue.append(Message(kind, push[2], push[3], pattern=push[1]))
+            msg = Message(kind, push[2], push[3], pattern=push[1])
         elif kind in _ADD:
             getattr(self, _ADD[kind]).add(push[1])
             return True
@@ -83,7 +125,22 @@ class PubSub:
             return True
         else:
             return False
-        if len(self._queue) >= self.max_queued and not self._paused:
+        if self._closing:
+            self.discarded += 1
+            return True
+        queue = self._queue
+        if len(queue) < self.max_queued + self.max_overflow:
+            queue.append(msg)
+        else:
+            # Reading stays open only while a reply is awaited; this is the bound for that
+            # case.  One marker per gap, so the queue never holds more than limit + 1.
+            self.dropped += 1
+            last = queue[-1] if queue else None
+            if isinstance(last, _Gap):
+                last.count += 1
+            else:
+                queue.append(_Gap())
+        if len(queue) >= self.max_queued and not self._paused:
             self._paused = True
             self._proto.pause_reading()
         self._wake()
@@ -135,7 +192,9 @@ class PubSub:
     async def get_message(self, timeout: float | None = None) -> Message | None:  # noqa: ASYNC109
         """The next message; None if ``timeout`` passes or the PubSub was closed first.
 
-        Raises the connection's error if it is lost with nothing left to deliver.
+        Raises the connection's error if it is lost with nothing left to deliver, and
+        :class:`PubSubOverflowError` where messages were dropped at the hard limit (the
+        next call goes on with the messages after the gap).
         """
         queue = self._queue
         if not queue:
@@ -158,6 +217,10 @@ class PubSub:
         if self._paused and len(queue) <= self.max_queued // 2:
             self._paused = False
             self._proto.resume_reading()
+        if isinstance(msg, _Gap):
+            raise PubSubOverflowError(
+                self._conn.address, msg.count, self.max_queued + self.max_overflow
+            )
         return msg
 
     def __aiter__(self) -> AsyncIterator[Message]:
@@ -170,19 +233,29 @@ class PubSub:
         return msg
 
     async def aclose(self) -> None:
-        """Unsubscribe from everything and detach from the connection."""
+        """Unsubscribe from everything and detach from the connection.
+
+        Messages arriving until the server confirms are discarded (see :attr:`discarded`);
+        those queued before the call stay readable with ``get_message``.  The unsubscribes
+        are awaited like any reply (bounded by the connection's ``command_timeout``), and
+        back-pressure never holds them.
+        """
         if self._closed:
             return
-        if not self._proto.is_closed:
-            for kind, names in (
-                ("unsubscribe", self.channels),
-                ("punsubscribe", self.patterns),
-                ("sunsubscribe", self.shard_channels),
-            ):
-                if names:
-                    await self._change(kind, (), names)
-            if self._conn.protocol_version == 2:
-                self._proto.resp2_pubsub = False
+        self._closing = True
+        try:
+            if not self._proto.is_closed:
+                for kind, names in (
+                    ("unsubscribe", self.channels),
+                    ("punsubscribe", self.patterns),
+                    ("sunsubscribe", self.shard_channels),
+                ):
+                    if names:
+                        await self._change(kind, (), names)
+                if self._conn.protocol_version == 2:
+                    self._proto.resp2_pubsub = False
+        finally:
+            self._closing = False
         self._closed = True
         if self._paused:
             self._paused = False

@@ -208,3 +208,64 @@ def test_undecodable_reply_goes_to_its_caller_only():
         assert not proto.is_closed
 
     asyncio.run(main())
+
+
+class PausableTransport(RecordingTransport):
+    """Records whether reading is paused, as a real transport would honour it."""
+
+    def __init__(self, proto: RespProtocol) -> None:
+        super().__init__(proto)
+        self.paused = False
+        self.toggles = 0
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        self.toggles += 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+        self.toggles += 1
+
+
+def test_a_consumers_hold_never_holds_a_reply():
+    """Back-pressure pauses reading only while nothing awaits a reply: a request sent while
+    held reopens reading, and the hold comes back once the last reply is in."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        proto = RespProtocol(loop, ("h", 1), lambda on_push: Reader(push_handler=on_push))
+        pushes: list = []
+        proto.push_callback = pushes.append
+        transport = PausableTransport(proto)
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        push = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nx\r\n"
+
+        proto.pause_reading()  # nothing outstanding: takes effect at once
+        assert transport.paused and proto.reading_paused
+        first, second = loop.create_future(), loop.create_future()
+        proto.send(b"GET a\r\n", first)
+        assert not transport.paused  # the reply is behind the held pushes
+        proto.send(b"GET b\r\n", second)
+        proto.data_received(push * 3 + b"$1\r\n1\r\n" + push)
+        assert first.result() == b"1" and not second.done()
+        assert not transport.paused  # GET b is still outstanding
+        second.cancel()  # an abandoned slot still needs its reply read, to stay in sync
+        proto.data_received(push)
+        assert not transport.paused
+        proto.data_received(b"$1\r\n2\r\n")
+        assert proto.pending == 0 and transport.paused  # the hold is back
+        assert len(pushes) == 5
+
+        # A hold asked for while a reply is outstanding waits for that reply.
+        proto.resume_reading()
+        assert not transport.paused and not proto.reading_paused
+        third = loop.create_future()
+        proto.send(b"PING\r\n", third)
+        proto.pause_reading()
+        assert not transport.paused
+        proto.data_received(b"+PONG\r\n")
+        assert third.result() == b"PONG" and transport.paused
+        proto.resume_reading()
+        assert not transport.paused
+
+    asyncio.run(main())

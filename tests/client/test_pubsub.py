@@ -1,5 +1,6 @@
 """Pub/sub and RESP3 pushes: messages never mistaken for replies, many channels, patterns,
-shard channels, RESP2 on a dedicated connection, tracking invalidations, back-pressure."""
+shard channels, RESP2 on a dedicated connection, tracking invalidations, back-pressure that
+never starves a reply, and the queue's hard limit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import asyncio
 
 import pytest
 
-from gungnir.client import ConnectionError, Message, NoPermError, connect
+from gungnir.client import (
+    ConnectionError,
+    Message,
+    NoPermError,
+    PubSub,
+    PubSubOverflowError,
+    connect,
+)
 
 from .stub import until
 
@@ -175,5 +183,177 @@ def test_iteration_ends_with_error_when_connection_lost(valkey_node, arun):
         with pytest.raises(ConnectionError) as info:
             await task
         assert info.value.address == (valkey_node.host, valkey_node.port)
+
+    arun(main())
+
+
+#: Bound on every wait in the back-pressure tests: a regression shows as a failure here,
+#: not as a hang of the suite.
+WAIT = 5.0
+
+
+async def _flood(pub, channel: str, n: int, start: int = 0) -> None:
+    pipe = pub.pipeline()
+    for i in range(start, start + n):
+        pipe.publish(channel, i)
+    assert await pipe.execute() == [1] * n
+
+
+async def _paused(ps: PubSub) -> None:
+    await until(lambda: ps._paused and ps._proto.reading_paused, what="reading to pause")
+
+
+def test_command_while_paused_gets_its_reply(valkey_node, arun_both):
+    async def main():
+        conn = await connect(valkey_node.host, valkey_node.port)
+        pub = await connect(valkey_node.host, valkey_node.port)
+        await pub.set("k", "v")
+        ps = PubSub(conn, max_queued=20)
+        await ps.subscribe("ch")
+        await _flood(pub, "ch", 100)
+        await _paused(ps)
+        first = await ps.get_message(timeout=WAIT)
+        assert first == Message("message", b"ch", b"0")
+        assert ps._paused  # still behind: 10 or fewer queued would resume
+        # The consumer task itself issues a command on the paused connection.
+        async with asyncio.timeout(WAIT):
+            assert await conn.get("k") == b"v"
+            assert await conn.execute_many([["ECHO", "a"], ["ECHO", "b"]]) == [b"a", b"b"]
+        # The messages read to reach those replies were queued, not lost ...
+        assert len(ps._queue) == 99 and ps.dropped == 0
+        # ... and with nothing outstanding the hold is back.
+        await until(lambda: ps._proto.reading_paused, what="the hold to return")
+        rest = [await ps.get_message(timeout=WAIT) for _ in range(99)]
+        assert [m.data for m in rest] == [str(i).encode() for i in range(1, 100)]
+        assert not ps._paused and not ps._proto.reading_paused
+        await ps.aclose()
+        await conn.aclose()
+        await pub.aclose()
+
+    arun_both(main())
+
+
+def test_unsubscribe_while_paused(valkey_node, arun):
+    async def main():
+        conn = await connect(valkey_node.host, valkey_node.port)
+        pub = await connect(valkey_node.host, valkey_node.port)
+        ps = PubSub(conn, max_queued=20)
+        await ps.subscribe("a", "b")
+        await _flood(pub, "a", 100)
+        await _paused(ps)
+        async with asyncio.timeout(WAIT):
+            await ps.unsubscribe("b")
+        assert ps.channels == {b"a"}
+        assert len(ps._queue) == 100 and ps.dropped == 0  # everything before the confirmation
+        assert await pub.publish("b", "gone") == 0
+        got = [await ps.get_message(timeout=WAIT) for _ in range(100)]
+        assert [m.data for m in got] == [str(i).encode() for i in range(100)]
+        await ps.aclose()
+        await conn.aclose()
+        await pub.aclose()
+
+    arun(main())
+
+
+def test_early_break_from_async_with_while_paused(valkey_node, arun_both):
+    async def main():
+        conn = await connect(valkey_node.host, valkey_node.port)
+        pub = await connect(valkey_node.host, valkey_node.port)
+        async with asyncio.timeout(WAIT):
+            async with conn.pubsub() as ps:
+                ps.max_queued = 20
+                await ps.subscribe("a", "b")
+                await ps.psubscribe("p.*")
+                await _flood(pub, "a", 100)
+                await _paused(ps)
+                queued = len(ps._queue)
+                await _flood(pub, "p.x", 50)  # held unread in the socket
+                async for msg in ps:
+                    assert msg.data == b"0"
+                    break
+        # Exit unsubscribed from everything although the consumer was far behind; what
+        # arrived during the close was discarded and counted, what was queued stays.
+        assert not ps.subscribed and conn._pubsub is None
+        assert ps.discarded == 100 - queued + 50
+        assert len(ps._queue) == queued - 1 and ps.dropped == 0
+        assert await pub.publish("a", "late") == 0
+        assert await conn.echo("usable") == b"usable"
+        assert not conn._proto.reading_paused
+        await conn.aclose()
+        await pub.aclose()
+
+    arun_both(main())
+
+
+def test_queue_hard_limit_drops_and_reports_the_gap(valkey_node, arun):
+    async def main():
+        conn = await connect(valkey_node.host, valkey_node.port)
+        pub = await connect(valkey_node.host, valkey_node.port)
+        ps = PubSub(conn, max_queued=20, max_overflow=30)
+        await ps.subscribe("ch")
+        await _flood(pub, "ch", 200)
+        await _paused(ps)
+        # The reply is behind all 200 messages: reading them passes the hard limit of 50.
+        async with asyncio.timeout(WAIT):
+            assert await conn.echo("x") == b"x"
+        assert ps.dropped == 150
+        assert len(ps._queue) == 51  # 50 messages and one gap marker, never more
+        got = [await ps.get_message(timeout=WAIT) for _ in range(50)]
+        assert [m.data for m in got] == [str(i).encode() for i in range(50)]
+        with pytest.raises(PubSubOverflowError) as info:
+            await ps.get_message(timeout=WAIT)
+        assert info.value.dropped == 150 and info.value.limit == 50
+        assert info.value.address == (valkey_node.host, valkey_node.port)
+        # The PubSub and the connection go on after the gap.
+        await pub.publish("ch", "after")
+        assert await ps.get_message(timeout=WAIT) == Message("message", b"ch", b"after")
+        assert await conn.ping() == b"PONG"
+        await ps.aclose()
+        await conn.aclose()
+        await pub.aclose()
+
+    arun(main())
+
+
+def test_queue_stays_bounded_under_steady_commands(valkey_node, arun):
+    """A consumer that reads nothing while the same connection keeps running commands (so
+    reading never pauses) still cannot make the queue grow past its hard limit, and every
+    message is either delivered in order or accounted for as dropped."""
+
+    async def main():
+        conn = await connect(valkey_node.host, valkey_node.port)
+        pub = await connect(valkey_node.host, valkey_node.port)
+        ps = PubSub(conn, max_queued=20, max_overflow=80)
+        limit = 100
+        await ps.subscribe("ch")
+        total = 3000
+        publisher = asyncio.ensure_future(
+            asyncio.gather(*(_flood(pub, "ch", 100, start) for start in range(0, total, 100)))
+        )
+        longest = 0
+        async with asyncio.timeout(4 * WAIT):
+            for _ in range(20_000):  # bounded; ends as soon as the publisher is done
+                assert await conn.ping() == b"PONG"
+                longest = max(longest, len(ps._queue))
+                if publisher.done():
+                    break
+            await publisher
+            assert await conn.ping() == b"PONG"  # everything published is read by now
+        longest = max(longest, len(ps._queue))
+        assert longest <= limit + 1
+        assert ps.dropped > 0  # the consumer really was outrun
+        received: list[int] = []
+        gaps = 0
+        while ps._queue:
+            try:
+                received.append(int((await ps.get_message(timeout=WAIT)).data))
+            except PubSubOverflowError as exc:
+                gaps += exc.dropped
+        assert gaps == ps.dropped
+        assert len(received) + ps.dropped == total
+        assert received == sorted(received) and len(set(received)) == len(received)
+        await ps.aclose()
+        await conn.aclose()
+        await pub.aclose()
 
     arun(main())
