@@ -24,6 +24,7 @@ Layout (YAML shown; TOML has the same keys)::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,8 @@ __all__ = [
 Address = tuple[str, int]
 
 _SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+#: Settings fields that are numbers (``from __future__ import annotations``: types are text).
+_NUMERIC_SETTINGS = {n: f.type for n, f in _SETTINGS_FIELDS.items() if f.type in ("int", "float")}
 #: Per-group keys the loader takes besides the core's Settings fields.
 GROUP_RUNTIME_KEYS = {"nodes", "password", "username", "probe_timeout", "action_timeout"}
 #: Keys of the ``daemon`` section.
@@ -90,8 +93,11 @@ _DOCS: dict[str, tuple[str, str]] = {
     "secret_file": ("none", "File holding the shared secret; wins over `secret`."),
     "tls": (
         "none",
-        "`{cert, key, ca, server_name}`: TLS on the whole endpoint; peers verify each "
-        "other's certificate against `ca`.",
+        "`{cert, key, ca, server_name}`: TLS on the whole endpoint (peers and Sentinel "
+        "clients). A daemon checks the certificate of each peer it connects to against `ca` "
+        "(and `server_name` when set); the server side does not require a client certificate "
+        "(Sentinel clients usually have none), so peers prove who they are with the shared "
+        "secret's HMAC, not with TLS.",
     ),
     "decision_log": (
         "none",
@@ -120,6 +126,26 @@ DEFAULTS: dict[str, str] = {k: default for k, (default, _) in _DOCS.items()}
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message says where and how to fix it."""
+
+
+def _number(value: Any, where: str, *, integer: bool = False) -> float:
+    """A finite number from a config value, or a :class:`ConfigError` naming ``where``.
+
+    Every numeric key goes through here, so ``probe_timeout: "abc"`` is a start-up error that
+    names the key instead of a bare ``ValueError``.  Numbers written as text (a quoted YAML
+    value) are read as numbers; booleans are refused (``float(True)`` is 1.0, which would
+    hide a typo), and so are NaN and infinity, which slip through every ``<``/``>`` check.
+    """
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{where} must be {kind}, got {value!r}")
+    try:
+        result = int(value) if integer and not isinstance(value, float) else float(value)
+    except ValueError:
+        raise ConfigError(f"{where} must be {kind}, got {value!r}") from None
+    if not math.isfinite(result) or (integer and result != int(result)):
+        raise ConfigError(f"{where} must be {kind}, got {value!r}")
+    return int(result) if integer else result
 
 
 def parse_address(text: Any, where: str) -> Address:
@@ -326,6 +352,8 @@ def _group(source: str, name: str, raw: Any, peer_names: Sequence[str]) -> Group
                 if not isinstance(value, list | tuple):
                     raise ConfigError(f"{where}.{key} must be a list of daemon names")
                 value = tuple(str(v) for v in value)
+            elif key in _NUMERIC_SETTINGS:
+                value = _number(value, f"{where}.{key}", integer=_NUMERIC_SETTINGS[key] == "int")
             kwargs[key] = value
     try:
         settings = Settings(**kwargs)
@@ -333,8 +361,11 @@ def _group(source: str, name: str, raw: Any, peer_names: Sequence[str]) -> Group
         raise ConfigError(f"{source}: {exc}") from None
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    probe_timeout = float(raw.get("probe_timeout", max(0.2, min(1.0, settings.down_after / 2))))
-    action_timeout = float(raw.get("action_timeout", 3.0))
+    probe_timeout = _number(
+        raw.get("probe_timeout", max(0.2, min(1.0, settings.down_after / 2))),
+        f"{where}.probe_timeout",
+    )
+    action_timeout = _number(raw.get("action_timeout", 3.0), f"{where}.action_timeout")
     if probe_timeout <= 0 or action_timeout <= 0:
         raise ConfigError(f"{where}: probe_timeout and action_timeout must be > 0")
     if probe_timeout >= settings.down_after:

@@ -50,6 +50,9 @@ def mac(secret: str, nonce: bytes, name: str) -> str:
 
 
 def server_tls(tls: TlsConfig) -> ssl.SSLContext:
+    """The endpoint's side: one port serves Sentinel clients and peers, so a client
+    certificate is checked when presented but not required.  TLS here is therefore not
+    mutual; a peer's identity comes from the HMAC handshake, never from its certificate."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca)
     ctx.load_cert_chain(tls.cert, tls.key)
     ctx.verify_mode = ssl.CERT_OPTIONAL  # Sentinel clients may have no certificate

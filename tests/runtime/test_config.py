@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from gungnir.runtime.config import ConfigError, load, parse_address
+from gungnir.core import Settings
+from gungnir.runtime.config import (
+    DAEMON_KEYS,
+    ENV,
+    GROUP_RUNTIME_KEYS,
+    ConfigError,
+    load,
+    parse_address,
+)
 
 BASE = {
     "daemon": {"id": "d1", "state_dir": "/tmp/x", "secret": "s3cret-s3cret"},
@@ -67,11 +77,72 @@ def test_timing_rule_is_checked_with_the_fix_named():
         ({"bogus": 1}, "unknown keys"),
         ({"quorum": 5}, "quorum 5 > 3"),
         ({"probe_timeout": 9.0}, "probe_timeout"),
+        ({"probe_timeout": "abc"}, r"groups\.cache\.probe_timeout must be a number, got 'abc'"),
+        ({"action_timeout": "abc"}, r"groups\.cache\.action_timeout must be a number"),
+        ({"probe_timeout": None}, r"probe_timeout must be a number, got None"),
+        ({"action_timeout": True}, r"action_timeout must be a number, got True"),
+        ({"probe_timeout": float("nan")}, r"probe_timeout must be a number, got nan"),
+        ({"action_timeout": "inf"}, r"action_timeout must be a number, got 'inf'"),
+        ({"action_timeout": [1]}, r"action_timeout must be a number"),
+        ({"action_timeout": 0}, "must be > 0"),
+        ({"quorum": 2.5}, r"quorum must be a whole number, got 2\.5"),
     ],
 )
 def test_group_errors(change, message):
     with pytest.raises(ConfigError, match=message):
         load(doc=doc(**change), env={})
+
+
+#: Every numeric key of a group: the loader's own and the core's Settings numbers.
+NUMERIC_KEYS = sorted(
+    {"probe_timeout", "action_timeout"}
+    | {f.name for f in dataclasses.fields(Settings) if f.type in ("int", "float")}
+)
+
+
+@pytest.mark.parametrize("key", NUMERIC_KEYS)
+@pytest.mark.parametrize("fmt", ["doc", "yaml", "toml"])
+def test_non_numeric_values_are_config_errors_naming_the_key(tmp_path, key, fmt):
+    """``key: "abc"`` is a ConfigError that names the key, never a bare ValueError."""
+    if fmt == "doc":
+        with pytest.raises(ConfigError, match=rf"groups\.cache\.{key} must be a "):
+            load(doc=doc(**{key: "abc"}), env={})
+        return
+    path = tmp_path / f"c.{fmt}"
+    if fmt == "yaml":
+        path.write_text(
+            "daemon: {id: d1, state_dir: /tmp/x, secret: s3cret-s3cret}\n"
+            "peers: {d1: '127.0.0.1:7001', d2: '127.0.0.1:7002', d3: '127.0.0.1:7003'}\n"
+            f"groups:\n  cache:\n    nodes: {{a: '127.0.0.1:6379'}}\n    {key}: abc\n"
+        )
+    else:
+        path.write_text(
+            '[daemon]\nid = "d1"\nstate_dir = "/tmp/x"\nsecret = "s3cret-s3cret"\n'
+            '[peers]\nd1 = "127.0.0.1:7001"\nd2 = "127.0.0.1:7002"\nd3 = "127.0.0.1:7003"\n'
+            f'[groups.cache]\n{key} = "abc"\n[groups.cache.nodes]\na = "127.0.0.1:6379"\n'
+        )
+    with pytest.raises(ConfigError, match=rf"{path}: groups\.cache\.{key} must be a "):
+        load(path, env={})
+
+
+def test_numbers_written_as_text_are_read_as_numbers():
+    """A quoted number is still the number (as before), for every numeric key alike."""
+    g = load(
+        doc=doc(probe_timeout="0.25", action_timeout="2", down_after="1.5", quorum="2"), env={}
+    ).groups["cache"]
+    assert (g.probe_timeout, g.action_timeout) == (0.25, 2.0)
+    assert g.settings.down_after == 1.5 and g.settings.quorum == 2
+    assert isinstance(g.settings.quorum, int)
+
+
+def test_environment_and_flags_carry_no_numeric_setting():
+    """Numeric settings come only from the file: the environment and flags set daemon keys,
+    none of them a number (addresses are parsed and checked by ``parse_address``)."""
+    assert not (set(ENV.values()) | DAEMON_KEYS) & set(NUMERIC_KEYS)
+    assert not DAEMON_KEYS & GROUP_RUNTIME_KEYS
+    plain = load(doc=doc(), env={}).groups["cache"]
+    cfg = load(doc=doc(), env={"GUNGNIR_PROBE_TIMEOUT": "abc", "GUNGNIR_DOWN_AFTER": "abc"})
+    assert cfg.groups["cache"] == plain  # ignored: no such variables
 
 
 def test_daemon_errors(tmp_path):
