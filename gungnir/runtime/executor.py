@@ -26,7 +26,8 @@ a writable primary or a replica again (``Unfence``, ``SetWriteQuorum``, ``Promot
 ``Repoint``) first gives the permission back, to the users whose rules still deny it.
 
 Any error (refused, timeout, error reply) is ``ActionResult(ok=False, reason=...)``: the
-core decides whether to retry, abort or wait.
+core decides whether to retry, abort or wait.  The warning logged for it carries ``group`` and
+``epoch`` (the action's) as fields, like every failover line (:mod:`gungnir.runtime.logs`).
 """
 
 from __future__ import annotations
@@ -125,24 +126,52 @@ async def execute(
     *,
     limit: float,
     pause_ms: int,
+    group: str | None = None,
 ) -> ActionResult:
-    """Run ``action`` against ``link``'s node and report the outcome."""
+    """Run ``action`` against ``link``'s node and report the outcome.
+
+    ``group`` names the group the action belongs to (the caller knows it; actions do not
+    carry it) so that a failure is logged with its group and the action's epoch.
+    """
+    fields = _fields(action, link, group)
     try:
         cmds = commands_for(action, addresses, pause_ms, link.username)
     except KeyError as exc:
-        return ActionResult(action, False, f"no address for node {exc}")
+        reason = f"no address for node {exc}"
+        _failed(action, link, reason, fields)
+        return ActionResult(action, False, reason)
     try:
         if isinstance(action, _RESTORES_SYNC):
-            await _restore_sync(link, limit)
+            await _restore_sync(link, limit, fields)
         for cmd in cmds:
             await _command(link, cmd, limit, retry=not isinstance(action, FailoverCommand))
         if isinstance(action, FailoverCommand):
-            return await _failover_outcome(action, link, limit)
+            result = await _failover_outcome(action, link, limit)
+            if not result.ok:
+                _failed(action, link, result.reason, fields)
+            return result
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        log.warning("%s on %s failed: %s", type(action).__name__, link.name, reason)
+        _failed(action, link, reason, fields)
         return ActionResult(action, False, reason)
     return ActionResult(action, True)
+
+
+def _fields(action: NodeAction, link: NodeLink, group: str | None) -> dict[str, Any]:
+    """``extra=`` of this action's log lines: group (when known), epoch and node."""
+    fields: dict[str, Any] = {"epoch": action.epoch, "node": link.name}
+    if group is not None:
+        fields["group"] = group
+    return fields
+
+
+def _failed(action: NodeAction, link: NodeLink, reason: str, fields: Mapping[str, Any]) -> None:
+    """The warning for a failed action: group and epoch in the text and as fields."""
+    group = fields.get("group")
+    where = f"group {group} epoch {action.epoch}" if group else f"epoch {action.epoch}"
+    log.warning(
+        "%s: %s on %s failed: %s", where, type(action).__name__, link.name, reason, extra=fields
+    )
 
 
 async def _command(link: NodeLink, cmd: tuple[Any, ...], limit: float, *, retry: bool) -> Any:
@@ -160,7 +189,7 @@ async def _command(link: NodeLink, cmd: tuple[Any, ...], limit: float, *, retry:
         return await link.command(*cmd, limit=limit)
 
 
-async def _restore_sync(link: NodeLink, limit: float) -> None:
+async def _restore_sync(link: NodeLink, limit: float, fields: Mapping[str, Any]) -> None:
     """Give back SYNC/PSYNC to the users a ``no_sync`` fence denied them to.
 
     Only users whose rules end by denying a sync command are touched, so a node that was never
@@ -172,7 +201,7 @@ async def _restore_sync(link: NodeLink, limit: float) -> None:
         try:
             reply = await _command(link, ("ACL", "GETUSER", user), limit, retry=True)
         except Exception as exc:  # NOPERM, or no ACL support: nothing of ours to undo
-            log.debug("ACL GETUSER %s on %s: %s", user, link.name, exc)
+            log.debug("ACL GETUSER %s on %s: %s", user, link.name, exc, extra=fields)
             return
         if _denies_sync(reply):
             await link.command(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 
 import pytest
 
-from gungnir.core import Fence, Promote, Repoint, SetWriteQuorum, Unfence
-from gungnir.local import start_group
+from gungnir.core import FailoverCommand, Fence, Promote, Repoint, SetWriteQuorum, Unfence
+from gungnir.local import free_port, start_group
 from gungnir.runtime.executor import execute
+from gungnir.runtime.logs import JsonFormatter, TextFormatter
 from gungnir.runtime.prober import NodeLink, probe_from_replies
 
 from .support import nodes_of
@@ -90,3 +94,77 @@ def test_fence_unfence_promote_repoint():
                 link.close()
 
     asyncio.run(main())
+
+
+@pytest.fixture
+def executor_log():
+    """The executor's logger at DEBUG for the test (an earlier ``setup_logging`` in the same
+    process may have raised the ``gungnir`` level and turned off propagation)."""
+    logger = logging.getLogger("gungnir.executor")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield logger
+    logger.setLevel(level)
+
+
+class _Records(logging.Handler):
+    """Collects the executor's records directly (the daemon's setup_logging turns off
+    propagation of ``gungnir`` loggers, so caplog may not see them)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        Promote("node-1", 7),
+        Repoint("node-1", "nowhere", 7),
+        FailoverCommand("node-1", "node-2", 7, 50),
+    ],
+)
+def test_a_failed_action_is_logged_with_its_group_and_epoch(action, executor_log):
+    """Every failover log line carries group and epoch: the failure of a node action too,
+    whether the node refused the connection or the action named an unknown node."""
+    port = free_port()  # nothing listens there: the connection is refused
+    link = NodeLink("node-1", ("127.0.0.1", port), names={("127.0.0.1", port): "node-1"})
+    logger = executor_log
+    handler = _Records()
+    logger.addHandler(handler)
+    try:
+        addresses = {"node-1": ("127.0.0.1", port), "node-2": ("127.0.0.1", port)}
+        result = asyncio.run(execute(action, link, addresses, limit=0.5, pause_ms=1, group="cache"))
+    finally:
+        logger.removeHandler(handler)
+        link.close()
+    assert not result.ok and result.reason
+    failed = [r for r in handler.records if r.levelno == logging.WARNING]
+    assert len(failed) == 1, [r.getMessage() for r in handler.records]
+    record = failed[0]
+    assert (record.group, record.epoch, record.node) == ("cache", 7, "node-1")
+    assert f"group cache epoch 7: {type(action).__name__} on node-1 failed" in record.getMessage()
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["group"], line["epoch"], line["node"]) == ("cache", 7, "node-1")
+    assert TextFormatter().format(record).endswith("[group=cache epoch=7 node=node-1]")
+
+
+def test_a_failed_action_without_a_group_still_names_its_epoch(executor_log):
+    stream = io.StringIO()
+    logger = executor_log
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    link = NodeLink("node-1", ("127.0.0.1", 1), names={})
+    try:
+        result = asyncio.run(
+            execute(Repoint("node-1", "nowhere", 3), link, {}, limit=0.5, pause_ms=1)
+        )
+    finally:
+        logger.removeHandler(handler)
+    assert not result.ok
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["epoch"] == 3 and "group" not in line and line["msg"].startswith("epoch 3: ")
