@@ -134,7 +134,12 @@ async def _live(group: LocalGroup, workdir: str) -> int:
             30,
         )
         first = writer.first_ack_after(t_kill, not_on=old_addr)
-        await _until(lambda: len(writer.acks) >= (len(writer.acks) + 100), 0.5)
+        if done:
+            # Keep writing on the new primary for 100 more acknowledged writes, so the lost
+            # count below also covers writes taken after the failover, not only those before
+            # the kill.  The target is fixed first: the list grows while we wait.
+            target = len(writer.acks) + 100
+            await _until(lambda: len(writer.acks) >= target, 5)
         writer.stop()
         await wtask
         if not done or first is None:
