@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ __all__ = ["MigrateError", "Monitor", "Output", "SentinelConf", "main", "migrate
 _DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(Settings) if f.default is not dataclasses.MISSING
 }
+#: The runtime's default node-action timeout (gungnir.runtime.config), for failover_timeout.
+_ACTION_TIMEOUT = 3.0
 
 # -- planning ----------------------------------------------------------------------------
 
@@ -251,9 +254,8 @@ def _group(
         notes.append(
             f"{p} policy consistency (asked for): the primary needs a majority of the group "
             "to accept writes, and failover waits out the old primary's write lease "
-            f"(min_replicas_max_lag + lease_margin + max_clock_drift = "
-            f"{_DEFAULTS['min_replicas_max_lag']} + {_DEFAULTS['lease_margin']} + "
-            f"{_DEFAULTS['max_clock_drift']} s with the defaults) unless it was fenced."
+            "(min_replicas_max_lag + 2 s of Valkey's whole-second lag counting + lease_margin "
+            "+ max_clock_drift) unless it was fenced."
         )
 
     down_ms = mon.down_after_ms
@@ -262,8 +264,8 @@ def _group(
     if down_ms:
         notes.append(
             f"{p} down_after = {down:g} s (down-after-milliseconds {down_ms}) kept; gungnir's "
-            f"default would be {_DEFAULTS['down_after']} s. Detection time is about down_after "
-            "plus one probe_interval (docs/tuning.md)."
+            f"default would be {_DEFAULTS['down_after']} s. Detection takes down_after plus up "
+            "to one probe_interval; the failover time is below (docs/tuning.md)."
         )
     else:
         notes.append(
@@ -289,6 +291,9 @@ def _group(
     if max(0.2, min(1.0, down / 2)) >= down:
         doc["probe_timeout"] = round(down / 2, 3)
         notes.append(f"{p} probe_timeout = {doc['probe_timeout']:g} s: must be < down_after.")
+    timings, tnotes = _scaled_timings(down, float(doc.get("probe_interval", probe)))
+    doc.update(timings)
+    notes.extend(f"{p} {n}" for n in tnotes)
 
     ft_ms = mon.failover_timeout_ms
     doc["failover_timeout"] = _seconds(ft_ms) if ft_ms else 180.0
@@ -299,6 +304,22 @@ def _group(
         "leader's whole failover before another epoch may try; Sentinel also uses it for "
         "retries (twice the value) and replica reconfiguration."
     )
+    # The lease does not depend on the policy: measure it before the consistency rule on
+    # failover_timeout is checked, so a short Sentinel failover-timeout can be raised.
+    settings = _settings_of(group, {**doc, "policy": "availability"})
+    if policy == "consistency":
+        need = settings.promote_after + settings.lease
+        if doc["failover_timeout"] <= need:
+            raised = float(math.ceil(need + 3 * _ACTION_TIMEOUT))
+            notes.append(
+                f"{p} failover_timeout raised to {raised:g} s: under the consistency policy it "
+                f"must exceed promote_after + lease ({settings.promote_after:g} + "
+                f"{settings.lease:g} s) plus a few node actions, or a failover whose old "
+                "primary is unreachable would always time out."
+            )
+            doc["failover_timeout"] = raised
+    settings = _settings_of(group, doc)
+    notes.append(f"{p} {_expected_failover(settings)}")
     if mon.parallel_syncs is not None:
         doc["parallel_syncs"] = mon.parallel_syncs
         notes.append(f"{p} parallel_syncs = {mon.parallel_syncs} kept (same meaning).")
@@ -316,16 +337,99 @@ def _group(
         "them from INFO at every probe, as Sentinel does (0 = never promote)."
     )
     notes.append(_start_fence_note(p, mon.auth_user, mon.auth_pass is not None))
-    notes.append(
-        f"{p} new in gungnir, left at the defaults: fence_after {_DEFAULTS['fence_after']} s "
-        f"(a daemon cut off from a majority fences the primary it still reaches) and "
-        f"promote_after {_DEFAULTS['promote_after']} s; Sentinel has no equivalent."
-    )
     for _, m, _ in seen:
         if m is mon:
             for lineno, key, why in m.dropped:
                 notes.append(f"{p} dropped line {lineno} '{key}': {why}.")
     return doc, notes
+
+
+def _scaled_timings(down: float, probe: float) -> tuple[dict[str, float], list[str]]:
+    """fence_after, max_clock_drift, promote_after and election_jitter for a down_after
+    shorter than gungnir's default, scaled with it; nothing for a longer one.
+
+    Why: with a short down_after the default promote_after (4.5 s) and not detection would
+    set the failover time, so a Sentinel tuned to fail over in about a second would fail over
+    in five.  The defaults are one point of a rule that scales: fence_after = 2/3 down_after
+    (never under two probe intervals), max_clock_drift = 1/6 down_after (never under 0.1 s),
+    and promote_after = fence_after + probe_interval + max_clock_drift (the start-up timing
+    rule) + three probe intervals of margin, the time an isolated daemon needs to see its
+    peer links drop (a beat plus a timeout of two beats).  At down_after 3.0 s that gives
+    exactly the defaults 2.0, 0.5 and 4.5 s; the demo's timings (fence_after 0.5, probes 0.1,
+    drift 0.1, promote_after 1.0) keep the same three-probe margin.  Shorter only costs
+    availability: fence_after is how long a daemon tolerates losing its peers before it
+    pauses writes on the primaries it reaches; the timing rule (safety) is kept.
+    """
+    base = float(_DEFAULTS["down_after"])
+    if down >= base:
+        return {}, [
+            f"fence_after {_DEFAULTS['fence_after']} s (a daemon cut off from a majority fences "
+            f"the primaries it still reaches) and promote_after {_DEFAULTS['promote_after']} s "
+            "(the majority side's wait before promoting an unfenced primary; Sentinel has "
+            f"neither) left at the defaults, which are made for down_after {base:g} s: from "
+            f"down_after {_DEFAULTS['promote_after']} s on, detection, not promote_after, sets "
+            "the failover time."
+        ]
+    k = down / base
+    fence = round(max(2 * probe, float(_DEFAULTS["fence_after"]) * k), 3)
+    drift = round(max(0.1, float(_DEFAULTS["max_clock_drift"]) * k), 3)
+    promote = round(fence + 4 * probe + drift, 3)
+    jitter = round(float(_DEFAULTS["election_jitter"]) * k, 3)
+    out = {
+        "fence_after": fence,
+        "promote_after": promote,
+        "max_clock_drift": drift,
+        "election_jitter": jitter,
+    }
+    notes = [
+        f"promote_after = {promote:g} s, fence_after = {fence:g} s, max_clock_drift = "
+        f"{drift:g} s, election_jitter = {jitter:g} s (defaults {_DEFAULTS['promote_after']}, "
+        f"{_DEFAULTS['fence_after']}, {_DEFAULTS['max_clock_drift']}, "
+        f"{_DEFAULTS['election_jitter']} s, made for down_after {base:g} s), scaled with the "
+        "short down_after: the majority side promotes a dead primary only promote_after after "
+        "its last reply, so the default would make the failover take about "
+        f"{_DEFAULTS['promote_after']} s whatever down_after is. The start-up timing rule "
+        f"still holds with the defaults' margin (fence_after + probe_interval + "
+        f"max_clock_drift + 3 probe intervals = {promote:g} s = promote_after): a daemon cut "
+        "off from its peers fences its primary before the other side promotes.",
+        f"the trade-off: a daemon that loses a majority of its peers for about "
+        f"{fence + 3 * probe:.2g} s (fence_after plus the 3 probe intervals it takes to see "
+        "the links drop) fences the primaries it reaches, so a peer-network hiccup that long "
+        "pauses writes (no data is lost); raise fence_after and promote_after together if the "
+        f"daemons' network is less reliable. max_clock_drift {drift:g} s over windows of a "
+        "few seconds still allows clocks to run apart by percents, where NTP keeps them within "
+        "parts per million.",
+    ]
+    return out, notes
+
+
+def _settings_of(group: str, doc: dict[str, Any]) -> Settings:
+    """The core settings a group document gives (validated: an error here is a bug of the
+    planning above, caught again by :func:`_check`)."""
+    keys = {f.name for f in dataclasses.fields(Settings)}
+    values = {k: v for k, v in doc.items() if k in keys and k not in ("nodes", "voters")}
+    return Settings(group=group, voters=tuple(doc["voters"]), nodes=tuple(doc["nodes"]), **values)
+
+
+def _expected_failover(s: Settings) -> str:
+    """The write unavailability after a primary's crash, by docs/tuning.md's arithmetic:
+    max(down_after + U(0, election_jitter), promote_after) + up to one probe_interval."""
+    low = max(s.down_after, s.promote_after)
+    high = max(s.down_after + s.election_jitter, s.promote_after) + s.probe_interval
+    text = (
+        f"expected failover after the primary crashes (write unavailability): {low:.1f} to "
+        f"{high:.1f} s, max(down_after + U(0, election_jitter), promote_after) + up to one "
+        "probe_interval (docs/tuning.md)"
+    )
+    if s.policy == "consistency":
+        text += (
+            f", plus the write lease ({s.lease:g} s) when the old primary cannot be fenced, "
+            f"so up to {high + s.lease:.1f} s"
+        )
+    return text + (
+        "; Sentinel with the same down-after-milliseconds takes down-after plus its own "
+        "election and promotion (bench/test_bench_failover.py measures both in one run)."
+    )
 
 
 def _start_fence_note(p: str, user: str | None, password: bool) -> str:

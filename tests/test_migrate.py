@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
+from gungnir.core.settings import Settings
 from gungnir.local import free_port, start_group, valkey_binary, wait_until
 from gungnir.migrate import MigrateError, main, migrate
 from gungnir.runtime.config import load
@@ -239,12 +241,82 @@ def test_two_sentinels_cannot_be_migrated():
         migrate(_deployment(2))
 
 
+def _failover_window(st) -> tuple[float, float]:
+    """docs/tuning.md: max(down_after + U(0, election_jitter), promote_after) + <= one probe."""
+    low = max(st.down_after, st.promote_after)
+    return low, max(st.down_after + st.election_jitter, st.promote_after) + st.probe_interval
+
+
 def test_short_and_long_down_after_adjust_dependent_timings():
     short = _loads(migrate(_deployment(3, down=300))[0]).groups["cache"]
     assert short.settings.down_after == 0.3 and short.probe_timeout < 0.3
     assert short.settings.probe_interval == 0.1
     long = _loads(migrate(_deployment(3, down=20000))[0]).groups["cache"].settings
     assert long.report_ttl == 40.0
+    # A long down_after keeps the defaults: detection sets the failover time anyway.
+    default = Settings(group="g", voters=("a", "b", "c"), nodes=("n",))
+    assert (long.promote_after, long.fence_after, long.max_clock_drift) == (
+        default.promote_after,
+        default.fence_after,
+        default.max_clock_drift,
+    )
+
+    # Sentinel tuned to 800 ms: promote_after follows down_after, or the failover would wait
+    # out the default 4.5 s whatever the detection time.
+    out = migrate(_deployment(3, down=800))[0]
+    written = yaml.safe_load(out.render())
+    written["daemon"]["secret"] = "s" * 16  # the secret file lives on the target host
+    del written["daemon"]["secret_file"]
+    rendered = load(doc=written, env={})
+    st = rendered.groups["cache"].settings  # the written file loads: Settings validated it
+    assert st.down_after == 0.8
+    assert st.promote_after < default.promote_after and st.fence_after < default.fence_after
+    # the timing rule, with the defaults' margin of three probe intervals on top
+    margin = default.promote_after - (
+        default.fence_after + default.probe_interval + default.max_clock_drift
+    )
+    assert margin == 3 * default.probe_interval
+    rule = st.fence_after + st.probe_interval + st.max_clock_drift
+    assert rule + 3 * st.probe_interval <= st.promote_after + 1e-9
+    assert st.fence_after >= 2 * st.probe_interval  # longer than a peer link's beat timeout
+    low, high = _failover_window(st)
+    assert high < _failover_window(default.replace(down_after=0.8, probe_interval=0.267))[0]
+    notes = " ".join(out.notes)
+    assert "scaled with the short down_after" in notes and "trade-off" in notes
+    assert f"{low:.1f} to {high:.1f} s" in notes  # the explanation prints the expected time
+
+
+@pytest.mark.parametrize("policy", ["availability", "consistency"])
+def test_scaled_timings_always_load_and_never_slow_the_failover_down(policy):
+    previous = 0.0
+    for down in (100, 250, 500, 800, 1000, 1499, 1500, 2000, 2999, 3000, 4000, 30000):
+        out = migrate(_deployment(3, down=down), policy=policy)[0]
+        st = _loads(out).groups["cache"].settings
+        assert st.promote_after <= 4.5 and st.fence_after <= 2.0
+        low, high = _failover_window(st)
+        assert high >= previous - 0.01, f"down {down}: a longer down_after failed over faster"
+        previous = high
+        expected = f"{low:.1f} to {high:.1f} s"
+        assert any(expected in n for n in out.notes), (down, expected)
+        if policy == "consistency":
+            assert any(f"write lease ({st.lease:g} s)" in n for n in out.notes)
+
+
+def test_consistency_raises_a_failover_timeout_too_short_for_the_lease():
+    confs = [
+        parse(
+            BASE.format(i=i, quorum=2, down=5000)
+            + "sentinel failover-timeout cache 6000\n"
+            + "".join(f"sentinel known-sentinel cache 10.0.0.{j} 26379 x\n" for j in (1, 2, 3)),
+            f"s{i}",
+        )
+        for i in (1, 2, 3)
+    ]
+    assert _loads(migrate(confs)[0]).groups["cache"].settings.failover_timeout == 6.0
+    out = migrate(confs, policy="consistency")[0]
+    st = _loads(out).groups["cache"].settings
+    assert st.failover_timeout > st.promote_after + st.lease
+    assert any("failover_timeout raised" in n for n in out.notes)
 
 
 def test_own_address_is_required_when_the_file_does_not_say():
