@@ -235,7 +235,11 @@ class ValkeyProcess:
         def ready() -> bool:
             if not self.is_running():
                 raise StartupError(self._exit_reason())
-            return bool(self.command("PING", timeout=0.5) == b"PONG")
+            if self.command("PING", timeout=0.5) != b"PONG":
+                return False
+            # A PONG proves only that *a* server holds the port: another valkey-server that
+            # took it first answers too, while ours is about to exit on the bind error.
+            return self._answering_pid() == self.pid
 
         try:
             wait_until(
@@ -250,6 +254,16 @@ class ValkeyProcess:
             if not self.is_running():
                 raise StartupError(self._exit_reason()) from exc
             raise StartupError(str(exc)) from exc
+
+    def _answering_pid(self) -> int | None:
+        """The pid of the server answering on our port, from ``INFO server``."""
+        raw = self.command("INFO", "server", timeout=0.5)
+        if not isinstance(raw, bytes | bytearray):
+            return None
+        for line in raw.decode(errors="replace").splitlines():
+            if line.startswith("process_id:"):
+                return int(line.partition(":")[2])
+        return None
 
     def _exit_reason(self) -> str:
         text = ""

@@ -94,6 +94,20 @@ def test_port_clash_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
         squatter.close()
 
 
+def test_port_held_by_another_valkey_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The squatter answers PING like ours would; start() must still see the clash."""
+    with start_node() as squatter:
+        offered = iter([squatter.port])
+        real_free_port = local.free_port
+        monkeypatch.setattr(
+            local, "free_port", lambda host="127.0.0.1": next(offered, None) or real_free_port(host)
+        )
+        with start_node() as node:
+            assert node.port != squatter.port
+            assert node.is_running()
+            assert node.info("server")["process_id"] == str(node.pid)
+
+
 def test_fixed_port_clash_is_a_clear_error() -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
