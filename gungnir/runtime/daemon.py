@@ -31,6 +31,7 @@ from gungnir.core import (
     ConfigAnnounce,
     DaemonState,
     Event,
+    Failover,
     Log,
     Message,
     NodeAction,
@@ -56,10 +57,10 @@ from .metrics import Metrics, MetricsHTTPServer
 from .peers import PeerHub, PeerLink, client_tls, server_tls
 from .prober import NodeLink
 from .resp_server import CommandError, RespConnection, RespServer
-from .sentinel import SentinelService
+from .sentinel import PrimaryState, SentinelService
 from .store import DurableState, StateStore, StoreError
 from .telemetry import Telemetry
-from .view import DaemonView, status
+from .view import DaemonView, daemon_id_hex, status
 
 __all__ = ["ConfigPublisher", "Daemon", "GroupRuntime", "LocalPublisher"]
 
@@ -132,6 +133,14 @@ class GroupRuntime:
         self.tasks: list[asyncio.Task[Any]] = []
         self.wakeup: asyncio.TimerHandle | None = None
         self.wakeup_at: float | None = None
+        # What Sentinel subscribers have been told, for rendering the core's Notify events
+        # with the addresses Sentinel would name (see Daemon._sentinel_event): the primary
+        # as of the event (it switches at +switch-master), the failover the event belongs
+        # to (+failover-end names its old primary after the failover is gone from the
+        # state), and the node the last +odown named.
+        self.shown_primary: str | None = None
+        self.shown_failover: Failover | None = None
+        self.odown_node: str | None = None
 
     def set_address(self, node: str, address: Address) -> bool:
         """Follow a node to a new address (no reset: the core keeps its view of the node).
@@ -451,12 +460,17 @@ class Daemon:
         if self.observer is not None:
             self.observer(self.config.id, group, event, now)
         self.telemetry.event(group, event)
+        failover_before = rt.state.failover
         rt.state, actions = step(rt.state, event, now)
+        rt.shown_primary = before.primary
+        rt.shown_failover = failover_before if failover_before is not None else rt.state.failover
         for action in actions:
             if self.observer is not None:
                 self.observer(self.config.id, group, action, now)
             self.telemetry.action(group, action, now)
             self._do(rt, action, now)
+            if isinstance(action, Notify) and action.event == "+switch-master":
+                rt.shown_primary = rt.state.config.primary  # later events name the new one
         rt.schedule(now)
         # After every event, probes included: the gauges derived from the state (primaries
         # answering, lag in bytes) must agree with the per-node gauges a probe just set.
@@ -546,20 +560,84 @@ class Daemon:
         if n.event == "+switch-master":
             return  # published from the config change itself, by every daemon
         try:
-            if n.event in ("+sdown", "-sdown") and n.detail in rt.cfg.nodes:
-                if n.detail == rt.state.config.primary:
-                    self.sentinel.emit(n.event, rt.name)
-                else:  # Sentinel's replica form: ``slave <ip>:<port> <ip> <port> @ <group> ...``
-                    self.sentinel.emit(n.event, rt.name, rt.cfg.nodes[n.detail])
-            elif n.event == "+odown":
-                votes = 1 + len({s for s, node, down, _ in rt.state.reports if down})
-                self.sentinel.emit_odown(rt.name, votes, rt.settings.quorum)
-            elif n.event == "+new-epoch":
-                self.sentinel.publish_event(n.event, n.detail)
-            else:
+            done = self._sentinel_event(rt, n)
+        except (KeyError, ValueError):
+            done = False
+        if done is None:  # a gungnir event without a Sentinel equivalent
+            try:
                 self.sentinel.emit(n.event, rt.name, extra=n.detail)
-        except (KeyError, RuntimeError):
-            self.sentinel.publish_event(n.event, f"{rt.name} {n.detail}")
+            except KeyError:  # no primary known yet
+                self.sentinel.publish_event(n.event, f"{rt.name} {n.detail}")
+        elif not done:
+            # A Sentinel event this daemon cannot render as Sentinel would (an address it
+            # does not know): a payload of another shape would break Sentinel's parsers.
+            log.debug(
+                "group %s: %s %s not published (no Sentinel rendering)", rt.name, n.event, n.detail
+            )
+
+    def _sentinel_event(self, rt: GroupRuntime, n: Notify) -> bool | None:
+        """Publish a core Notify that has a Sentinel counterpart with Sentinel's payload
+        (sentinel.c's ``%@`` instance text); True once handled, False if it cannot be
+        rendered, None if Sentinel has no such event.
+
+        The core's details name nodes; Sentinel names addresses, and always the primary it
+        monitored when the event happened: the old one until ``+switch-master`` (so
+        ``+promoted-slave`` and ``+failover-end`` name the primary being replaced, even
+        though gungnir publishes the new config before the failover ends)."""
+        g, nodes, sentinel = rt.name, rt.cfg.nodes, self.sentinel
+
+        def master(node: str | None) -> PrimaryState:
+            if node is None:
+                raise KeyError("no primary")
+            host, port = nodes[node]
+            return PrimaryState(group=g, host=host, port=port)
+
+        event, detail = n.event, n.detail
+        shown = rt.shown_primary
+        if event in ("+sdown", "-sdown"):
+            if detail == shown:
+                sentinel.emit(event, g, primary=master(detail))
+            else:  # ``slave <ip>:<port> <ip> <port> @ <group> <primary ip> <primary port>``
+                sentinel.emit(event, g, nodes[detail], primary=master(shown))
+        elif event == "+odown":
+            rt.odown_node = detail
+            votes = 1 + len({s for s, _, down, _ in rt.state.reports if down})
+            sentinel.emit_odown(g, votes, rt.settings.quorum, primary=master(detail))
+        elif event == "-odown":
+            # The core ends odown on a tick; after a failover that tick names the new
+            # primary.  Sentinel resets the master at +switch-master without a -odown, so
+            # only an odown that ended on the same primary is announced.
+            odown, rt.odown_node = rt.odown_node, None
+            if detail == odown:
+                sentinel.emit(event, g, primary=master(detail))
+        elif event in (
+            "+try-failover",
+            "+elected-leader",
+            "-failover-abort-not-elected",
+            "-failover-abort-no-good-slave",
+        ):
+            sentinel.emit(event, g, primary=master(shown))
+        elif event == "+promoted-slave":  # detail: the promoted node
+            fo = rt.shown_failover
+            old = fo.old if fo is not None and fo.new == detail else shown
+            sentinel.emit(event, g, nodes[detail], primary=master(old))
+        elif event == "+failover-end":  # detail: "<new> epoch <e>"
+            fo = rt.shown_failover
+            new, _, epoch = detail.partition(" epoch ")
+            if fo is None or fo.new != new or str(fo.epoch) != epoch:
+                return False
+            sentinel.emit(event, g, primary=master(fo.old))
+        elif event == "+convert-to-slave":  # detail: "<node> -> <primary>"
+            node, _, primary = detail.partition(" -> ")
+            sentinel.emit(event, g, nodes[node], primary=master(primary))
+        elif event == "+new-epoch":
+            sentinel.publish_event(event, detail)
+        elif event == "+vote-for-leader":  # detail: "<daemon> <epoch>"; Sentinel: run id
+            leader, _, epoch = detail.partition(" ")
+            sentinel.publish_event(event, f"{daemon_id_hex(leader)} {int(epoch)}")
+        else:
+            return None
+        return True
 
     def _live(self) -> tuple[bool, str]:
         if self.failed is not None:

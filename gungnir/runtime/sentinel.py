@@ -193,9 +193,12 @@ class SentinelService:
         text = self.describe(group, instance, primary=primary)
         return self.publish_event(event, f"{text} {extra}" if extra else text)
 
-    def emit_odown(self, group: str, votes: int, quorum: int) -> int:
-        """``+odown master <name> <ip> <port> #quorum <votes>/<quorum>``."""
-        return self.emit("+odown", group, extra=f"#quorum {votes}/{quorum}")
+    def emit_odown(
+        self, group: str, votes: int, quorum: int, *, primary: PrimaryState | None = None
+    ) -> int:
+        """``+odown master <name> <ip> <port> #quorum <votes>/<quorum>``; ``primary``
+        overrides the view's primary (the node that was judged down)."""
+        return self.emit("+odown", group, primary=primary, extra=f"#quorum {votes}/{quorum}")
 
     def emit_new_epoch(self, epoch: int) -> int:
         return self.publish_event("+new-epoch", str(epoch))
