@@ -284,7 +284,10 @@ class Daemon:
         self.decisions = DecisionLog(config.decision_log)
         self.groups: dict[str, GroupRuntime] = {}
         self.links: dict[str, PeerLink] = {}
-        self.metrics = Metrics(process_metrics=False)
+        # With prometheus-client's process_* and python_* collectors: a real daemon is one
+        # process (in-process test clusters share one, which is harmless: each registry
+        # reads the same /proc entries).
+        self.metrics = Metrics()
         self.telemetry = Telemetry(self.metrics)
         self.hub = PeerHub(
             config.id,

@@ -11,10 +11,12 @@ rather than ages where Prometheus can compute the age itself; the one age the is
 for (time since the last successful reconcile) is computed at scrape time from an injected
 clock so it never goes stale between reports.
 
-Labels are bounded on purpose: ``group`` and ``node`` come from configuration or discovery,
-every other label takes values from a fixed set checked here, so a bug in a caller cannot
-explode the number of series. ``forget_node``/``forget_group`` drop the series of nodes that
-left (pod IPs change on restart).
+Labels are bounded on purpose: ``group`` and ``node`` are the configured group and node
+names (stable: a node that moves to a new address keeps its name and its series), every
+other label takes values from a fixed set checked here, so a bug in a caller cannot explode
+the number of series. ``forget_node``/``forget_group`` drop the series of a node or group
+that left; the daemon changes its groups and nodes only on a restart, which starts with an
+empty registry, so it has no caller yet.
 
 The HTTP side (``/metrics``, ``/healthz``, ``/readyz``) is :class:`MetricsHTTPServer`, a
 minimal asyncio HTTP/1.1 responder (aiohttp is not a dependency, and prometheus-client's
@@ -68,18 +70,22 @@ _ROLE_WORDS = {
     "replica": "replica",
 }
 FAILOVER_PHASES = ("detection", "election", "promotion", "routing")
-FAILOVER_REASONS = ("primary_down", "manual", "fenced", "other")
-FAILOVER_OUTCOMES = ("success", "aborted", "failed")
+#: Why a failover this daemon led started: the primary was objectively down, or an
+#: operator asked (``SENTINEL FAILOVER`` / ``GUNGNIR.FAILOVER``).
+FAILOVER_REASONS = ("primary_down", "manual")
+#: How it ended: ``+failover-end``, or ``-failover-abort`` (timeout, target no longer
+#: eligible, old primary reachable but not fenced...).
+FAILOVER_OUTCOMES = ("success", "aborted")
+#: What the runtime did for the core.  Probes and peer messages have their own counters
+#: (``gungnir_node_probes_total``, ``gungnir_peer_messages_total``); ``other`` is a node
+#: action without a kind of its own (the write-quorum setting).
 ACTION_KINDS = (
-    "probe",
-    "send",
     "persist",
     "fence",
     "unfence",
     "promote",
     "repoint",
     "publish",
-    "label",
     "other",
 )
 PEER_DIRECTIONS = ("sent", "received")

@@ -21,6 +21,7 @@ from gungnir.core import (
     NodeAction,
     Notify,
     Persist,
+    PersistVoters,
     Probe,
     Promote,
     PublishConfig,
@@ -125,7 +126,7 @@ class Telemetry:
             self._tick.add(group)
 
     def action(self, group: str, action: Any, now: float) -> None:
-        if isinstance(action, Persist):
+        if isinstance(action, Persist | PersistVoters):
             self.m.action(group, "persist", ok=True)
         elif isinstance(action, Send | Broadcast):
             self.m.peer_message(type(action.message).__name__, "sent")

@@ -15,7 +15,28 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gungnir.runtime.metrics import Metrics, MetricsHTTPServer
+from gungnir.core import (
+    ActionResult,
+    Config,
+    FailoverCommand,
+    Fence,
+    Notify,
+    Persist,
+    PersistVoters,
+    Promote,
+    PublishConfig,
+    Repoint,
+    SetWriteQuorum,
+    Unfence,
+)
+from gungnir.runtime.metrics import (
+    ACTION_KINDS,
+    FAILOVER_OUTCOMES,
+    FAILOVER_REASONS,
+    Metrics,
+    MetricsHTTPServer,
+)
+from gungnir.runtime.telemetry import Telemetry
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -97,6 +118,17 @@ def documented() -> dict[str, tuple[str, list[str]]]:
     return rows
 
 
+def documented_values(metric: str, label: str) -> set[str]:
+    """The values docs/metrics.md lists for ``label`` in ``metric``'s row: the backticked
+    words of the "`label` is ..." clause (parenthesised remarks left out)."""
+    for line in DOCS.read_text().splitlines():
+        if line.startswith(f"| `{metric}` |"):
+            meaning = re.sub(r"\([^()]*\)", "", line.split("|")[4])
+            clause = meaning.split(f"`{label}` is ", 1)[1]
+            return set(re.findall(r"`([^`]+)`", re.split(r"[.;]", clause)[0]))
+    raise AssertionError(f"{metric} is not documented")
+
+
 def family_key(name: str, mtype: str) -> str:
     """The parser drops ``_total`` from counter family names; the docs keep it."""
     return name + "_total" if mtype == "counter" else name
@@ -170,6 +202,68 @@ def test_scrape_parses_and_matches_the_documented_list() -> None:
     kube = ours["gungnir_kubernetes_api_errors_total"]
     assert sample_value(kube, "_total", code="409") == 1
     assert sample_value(kube, "_total", code="timeout") == 1
+
+
+def test_documented_label_values_are_the_allowed_ones() -> None:
+    assert documented_values("gungnir_actions_executed_total", "kind") == set(ACTION_KINDS)
+    assert documented_values("gungnir_failovers_total", "reason") == set(FAILOVER_REASONS)
+    assert documented_values("gungnir_failovers_total", "outcome") == set(FAILOVER_OUTCOMES)
+
+
+def test_the_runtime_reaches_every_allowed_label_value() -> None:
+    """Each allowed ``kind``, ``reason`` and ``outcome`` is one the telemetry really reports
+    for something the daemon does: no value is documented that nothing sets."""
+    from prometheus_client import generate_latest
+
+    m = Metrics(process_metrics=False)
+    t = Telemetry(m, wall=lambda: 0.0)
+    g = "cache"
+    node_actions = (
+        Fence("n1", 2),
+        Unfence("n1", 2),
+        Promote("n2", 2),
+        FailoverCommand("n1", "n2", 2, 1000),
+        Repoint("n3", "n2", 2),
+        SetWriteQuorum("n2", 2, 1, 10),
+    )
+    for action in node_actions:
+        t.event(g, ActionResult(action, True))
+        t.event(g, ActionResult(action, False, "refused"))
+    t.action(g, Persist(2, "d1"), 0.0)
+    t.action(g, PersistVoters(("d1", "d2", "d3"), (), 1), 0.0)
+    t.action(g, PublishConfig(Config(2, "n2", ("n1", "n3"))), 0.0)
+    # An automatic failover that ends, then an operator's switchover that is aborted.
+    for at, event, detail in (
+        (1.0, "+sdown", "n1"),
+        (1.5, "+odown", "n1"),
+        (2.0, "+try-failover", "failover n2 epoch 2"),
+        (2.1, "+elected-leader", "2"),
+        (2.5, "+promoted-slave", "n2"),
+        (3.0, "+failover-end", "n2 epoch 2"),
+        (4.0, "+try-failover", "switchover n1 epoch 3"),
+        (4.1, "+elected-leader", "3"),
+        (9.0, "-failover-abort", "epoch 3: timeout"),
+    ):
+        t.action(g, Notify(event, detail), at)
+    fams = scrape_families(generate_latest(m.registry).decode())
+
+    def labels(name: str, *keys: str) -> set[tuple[str, ...]]:
+        return {tuple(s.labels[k] for k in keys) for s in fams[name].samples if s.value}
+
+    assert labels("gungnir_actions_executed_total", "kind") == {(k,) for k in ACTION_KINDS}
+    assert labels("gungnir_actions_failed_total", "kind") == {
+        (k,) for k in ACTION_KINDS if k not in ("persist", "publish")
+    }
+    assert labels("gungnir_failovers_total", "reason", "outcome") == {
+        ("primary_down", "success"),
+        ("manual", "aborted"),
+    }
+    assert {r for r, _ in labels("gungnir_failovers_total", "reason", "outcome")} == set(
+        FAILOVER_REASONS
+    )
+    assert {o for _, o in labels("gungnir_failovers_total", "reason", "outcome")} == set(
+        FAILOVER_OUTCOMES
+    )
 
 
 def test_leader_change_and_forget_node_remove_stale_series() -> None:
@@ -340,7 +434,8 @@ def test_before_scrape_runs_and_its_failure_serves_the_last_values() -> None:
 @pytest.mark.slow
 def test_daemon_metrics_endpoint_follows_a_failover(tmp_path: Path) -> None:
     """Three real daemons over a real group, each serving these metrics on its
-    ``metrics_bind``: /readyz turns ready, and after a SIGKILL of the primary the scrape shows
+    ``metrics_bind``: /readyz turns ready (every group has a primary), the series are named
+    by the configured node names, and after a SIGKILL of the primary the scrape shows
     the new primary, the dead one as down with role unknown, a higher epoch, one primary."""
     import signal
     import time
@@ -392,6 +487,9 @@ def test_daemon_metrics_endpoint_follows_a_failover(tmp_path: Path) -> None:
                     return ok and fams
 
                 fams = await until(settled, "d1 to see the group and its peers")
+                # The daemon exports the process and interpreter metrics the docs promise.
+                for name in ("process_cpu_seconds_total", "process_open_fds", "python_info"):
+                    assert name in fams, name
                 assert value(fams, "gungnir_nodes_answering_primary") == 1
                 assert value(fams, "gungnir_quorum_reachable") == 1
                 assert value(fams, "gungnir_node_role", node="node-2", role="replica") == 1
