@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 
 from gungnir.client import (
     CommandTimeoutError,
     ReplicaLink,
+    ReplyError,
     Role,
     connect,
     parse_info,
@@ -92,6 +94,69 @@ def test_string_and_key_helpers(valkey_node, arun):
             assert await c.mget("a", "b", "zz") == [b"1", b"2", None]
             assert await c.delete("a", "b", "zz") == 2
             assert await c.dbsize() == 3
+
+    arun(main())
+
+
+def test_set_with_absolute_expiry(valkey_node, arun):
+    async def main():
+        async with await connect(valkey_node.host, valkey_node.port) as c:
+            now = int(await c.time())
+            assert await c.set("e", "v", exat=now + 100) is True
+            assert await c.execute("EXPIRETIME", "e") == now + 100
+            assert 90 <= await c.ttl("e") <= 100
+            at_ms = now * 1000 + 50_123
+            assert await c.set("p", "v", pxat=at_ms) is True
+            assert await c.execute("PEXPIRETIME", "p") == at_ms
+            # With NX on an existing key nothing changes, the deadline included.
+            assert await c.set("e", "w", exat=now + 500, nx=True) is False
+            assert await c.execute("EXPIRETIME", "e") == now + 100
+            assert await c.set("e", "w", exat=now + 500, xx=True, get=True) == b"v"
+            assert await c.execute("EXPIRETIME", "e") == now + 500
+            assert await c.set("missing", "v", pxat=at_ms, xx=True) is False
+            assert await c.exists("missing") == 0
+            # A deadline already past: Valkey answers OK and the key is gone at once.
+            assert await c.set("past", "v", exat=now - 10) is True
+            assert await c.get("past") is None
+            with pytest.raises(ReplyError, match="invalid expire time"):
+                await c.set("zero", "v", exat=0)
+            with pytest.raises(ValueError):
+                c.set("e", "v", exat=now + 1, pxat=at_ms)
+            with pytest.raises(ValueError):
+                c.set("e", "v", ex=1, exat=now + 1)
+
+    arun(main())
+
+
+def test_expire_conditions(valkey_node, arun):
+    async def main():
+        async with await connect(valkey_node.host, valkey_node.port) as c:
+            await c.set("k", "v")
+            await c.set("persistent", "v")
+            # No TTL yet: XX and GT refuse (no TTL counts as infinite), NX sets it.
+            assert await c.expire("k", 100, xx=True) is False
+            assert await c.expire("k", 100, gt=True) is False
+            assert await c.ttl("k") == -1
+            assert await c.expire("k", 100, nx=True) is True
+            assert 90 <= await c.ttl("k") <= 100
+            assert await c.expire("k", 200, nx=True) is False
+            # GT only lengthens, LT only shortens, XX needs an existing TTL.
+            assert await c.expire("k", 50, gt=True) is False
+            assert await c.expire("k", 300, gt=True) is True
+            assert 290 <= await c.ttl("k") <= 300
+            assert await c.expire("k", 400, lt=True) is False
+            assert await c.expire("k", 60, lt=True) is True
+            assert 50 <= await c.ttl("k") <= 60
+            assert await c.expire("k", 80, xx=True) is True
+            assert 70 <= await c.ttl("k") <= 80
+            assert await c.expire("persistent", 100, lt=True) is True  # below infinite
+            # Conflicting flags are the server's error, raised; the connection stays usable.
+            with pytest.raises(ReplyError, match="not compatible"):
+                await c.expire("k", 10, nx=True, xx=True)
+            with pytest.raises(ReplyError, match="not compatible"):
+                await c.expire("k", 10, gt=True, lt=True)
+            assert 70 <= await c.ttl("k") <= 80
+            assert await c.expire("missing", 10, nx=True) is False
 
     arun(main())
 
@@ -180,6 +245,36 @@ def test_replication_helpers(valkey_group, arun):
             p.failover(g.replicas[0].host)
         for c in (p, r1, r2):
             await c.aclose()
+
+    arun(main())
+
+
+def test_failover_abort(valkey_group, arun):
+    g = valkey_group
+
+    async def main():
+        p = await connect(g.primary.host, g.primary.port)
+        # Nothing to abort: Valkey refuses, and says so.
+        with pytest.raises(ReplyError, match="No failover in progress"):
+            await p.failover(abort=True)
+        # A failover held in waiting-for-sync (its target is stopped, so it never acks the
+        # write below) is aborted: the primary stays primary and takes writes again.
+        target = g.replicas[0]
+        target.kill(signal.SIGSTOP)
+        try:
+            await p.set("x", "behind")
+            assert await p.failover(target.host, target.port, timeout_ms=60_000) is True
+            state = (await p.info("replication"))["master_failover_state"]
+            assert state == "waiting-for-sync"
+            assert await p.failover(abort=True) is True
+            info = await p.info("replication")
+            assert info["master_failover_state"] == "no-failover" and info["role"] == "master"
+            async with asyncio.timeout(5):
+                assert await p.set("x", "after") is True  # the failover's write pause is off
+        finally:
+            target.kill(signal.SIGCONT)
+        assert (await p.role()).is_primary
+        await p.aclose()
 
     arun(main())
 

@@ -339,6 +339,9 @@ def test_commands_that_would_desynchronise_are_refused(valkey_node, arun):
                 ("sunsubscribe",),
                 ("MONITOR",),
                 ("client", "reply", "off"),
+                ("HELLO", 2),
+                (b"hello", b"3", b"SETNAME", b"x"),
+                ("reset",),
             ):
                 with pytest.raises(ValueError):
                     await conn.execute(*args)
@@ -347,8 +350,28 @@ def test_commands_that_would_desynchronise_are_refused(valkey_node, arun):
                 with pytest.raises(ValueError):
                     conn.pipeline().execute_command(*args)
             assert conn.pending == 0  # nothing was sent
+            with pytest.raises(ValueError, match="HELLO with a protocol version"):
+                await conn.execute("HELLO", 2)
+            with pytest.raises(ValueError, match="RESP2"):
+                await conn.execute("RESET")
             assert await conn.execute("CLIENT", "ID") > 0  # other CLIENT commands are fine
+            hello = await conn.execute("HELLO")  # bare HELLO only reports; still RESP3
+            assert hello[b"proto"] == 3 and conn.protocol_version == 3
             assert await conn.execute_many([("ECHO", "a"), ("ECHO", "b")]) == [b"a", b"b"]
+
+    arun(main())
+
+
+def test_why_raw_reset_is_refused(valkey_node, arun):
+    """The premise of the RESET refusal, shown by going around the guard: the server drops
+    to RESP2 while the connection still believes it speaks RESP3."""
+
+    async def main():
+        async with await connect(valkey_node.host, valkey_node.port) as conn:
+            assert await conn._cmd(("RESET",), None) == b"RESET"
+            hello = await conn.execute("HELLO")
+            assert isinstance(hello, list) and hello[hello.index(b"proto") + 1] == 2
+            assert conn.protocol_version == 3  # what pub/sub would have trusted
 
     arun(main())
 
