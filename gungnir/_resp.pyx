@@ -603,7 +603,7 @@ cdef class Reader:
                             continue
                         if not _parse_num(line, line_len, &neg, &mag):
                             raise self._fail("invalid length", start)
-                        if neg and mag != 0:
+                        if neg:  # only $-1 (RESP2 null); "-0" is no length either
                             if mag == 1 and t == 36:
                                 value = None
                             else:
@@ -644,7 +644,7 @@ cdef class Reader:
                         ):
                             count = -1
                         elif _parse_num(line, line_len, &neg, &mag):
-                            if neg and mag != 0:
+                            if neg:  # only *-1 (RESP2 null array); not "-0"
                                 if mag == 1 and t == 42:
                                     count = -2  # RESP2 null array
                                 else:

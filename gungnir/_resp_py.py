@@ -528,7 +528,7 @@ class PyReader:
                     if not _is_int(line):
                         raise self._fail("invalid length", start)
                     blen = int(line)
-                    if blen < 0:
+                    if line[0] == 45:  # only $-1 (RESP2 null); "-0" is no length either
                         if blen == -1 and t == 36:
                             value = None
                         else:
@@ -560,7 +560,7 @@ class PyReader:
                         count = -1
                     elif _is_int(line):
                         count = int(line)
-                        if count < 0:
+                        if line[0] == 45:  # only *-1 (RESP2 null array); not "-0"
                             if count == -1 and t == 42:
                                 count = -2  # RESP2 null array
                             else:
