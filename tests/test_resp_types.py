@@ -34,6 +34,8 @@ CASES: list[tuple[str, bytes, Any]] = [
     ("double-int", b",10\r\n", 10.0),
     ("double-inf", b",inf\r\n", math.inf),
     ("double-neg-inf", b",-inf\r\n", -math.inf),
+    ("double-nan", b",nan\r\n", math.nan),  # strict_equal: NaN matches NaN, nothing else
+    ("double-neg-nan", b",-nan\r\n", math.nan),  # Redis before 7.2 could send it
     (
         "bignum",
         b"(3492890328409238509324850943850943825024385\r\n",
@@ -60,6 +62,17 @@ CASES: list[tuple[str, bytes, Any]] = [
     ("stream-array", b"*?\r\n:1\r\n*?\r\n.\r\n.\r\n", [1, []]),
     ("stream-set", b"~?\r\n:1\r\n:1\r\n.\r\n", {1}),
     ("stream-map", b"%?\r\n+a\r\n#t\r\n.\r\n", {b"a": True}),
+    ("error", b"-ERR unknown command 'x'\r\n", resp.ReplyError("ERR unknown command 'x'")),
+    ("error-empty", b"-\r\n", resp.ReplyError("")),
+    (
+        "error-moved",
+        b"-MOVED 3999 127.0.0.1:6381\r\n",
+        resp.MovedError("MOVED 3999 127.0.0.1:6381"),
+    ),
+    ("blob-error", b"!21\r\nSYNTAX invalid syntax\r\n", resp.ReplyError("SYNTAX invalid syntax")),
+    ("blob-error-crlf-inside", b"!9\r\nERR a\r\nbc\r\n", resp.ReplyError("ERR a\r\nbc")),
+    ("blob-error-empty", b"!0\r\n\r\n", resp.ReplyError("")),
+    ("blob-error-code", b"!13\r\nNOAUTH needed\r\n", resp.NoAuthError("NOAUTH needed")),
     ("error-in-array", b"*2\r\n-ERR x\r\n:1\r\n", [resp.ReplyError("ERR x"), 1]),
     ("attr-nested-dropped", b"*2\r\n|1\r\n+k\r\n+v\r\n:1\r\n:2\r\n", [1, 2]),
 ]
@@ -86,6 +99,31 @@ def test_each_type_with_trailing_data(factory: Any, name: str, wire: bytes, expe
     reader.feed(b"\r\n")
     assert reader.gets() == 7
     assert reader.gets() is NEED_DATA and not reader.has_data()
+
+
+@pytest.mark.parametrize("factory", IMPLS)
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (b",.5\r\n", 0.5),
+        (b",5.\r\n", 5.0),
+        (b",-.5e1\r\n", -5.0),
+        (b",+1.5\r\n", 1.5),
+        (b",+inf\r\n", math.inf),
+        (b",INF\r\n", math.inf),
+        (b",-Inf\r\n", -math.inf),
+        (b",NaN\r\n", math.nan),
+        (b",007\r\n", 7.0),
+    ],
+)
+def test_lenient_double_spellings(factory: Any, wire: bytes, expected: float) -> None:
+    """Spellings RESP3 does not use but that have one obvious value are read, not refused.
+
+    (docs/codec.md lists them; anything without one obvious value is a ProtocolError.)
+    """
+    for chunks in splits(wire):
+        got = feed_chunks(factory, chunks)
+        assert len(got) == 1 and strict_equal(got[0], expected), (wire, got)
 
 
 @pytest.mark.parametrize("factory", IMPLS)
