@@ -17,19 +17,24 @@ __all__ = ["encode", "pack_command", "pack_commands"]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _arg_bytes(arg: Any, where: str) -> bytes | bytearray | memoryview:
+def _arg_bytes(arg: Any, args: Sequence[Any], command: int) -> bytes | bytearray | memoryview:
     if isinstance(arg, (bytes, bytearray)):
         return arg
     if isinstance(arg, str):
         return arg.encode()
     if isinstance(arg, memoryview):
+        if not arg.c_contiguous:  # a strided view: its elements' bytes, in order
+            return arg.tobytes()
         return arg if arg.format == "B" and arg.ndim == 1 else arg.cast("B")
     if isinstance(arg, int) and not isinstance(arg, bool):
         return str(int(arg)).encode()
     if isinstance(arg, float):
         return repr(float(arg)).encode()
+    # The index is looked up only here, so converting many floats stays linear. The first
+    # argument that is this very object failed the same way, so its index is the one.
+    index = next(i for i, a in enumerate(args) if a is arg)
     raise TypeError(
-        f"{where} has type {type(arg).__name__}; "
+        f"{_prefix(command)}argument {index} has type {type(arg).__name__}; "
         "expected bytes, bytearray, memoryview, str, int or float"
     )
 
@@ -47,8 +52,7 @@ def _pack_into(out: list[bytes], args: Sequence[Any], command: int) -> None:
         elif kind is int:
             data = b"%d" % arg
         else:  # subclasses, bytearray, memoryview, float, and the errors
-            index = next(i for i, a in enumerate(args) if a is arg)
-            data = _arg_bytes(arg, f"{_prefix(command)}argument {index}")
+            data = _arg_bytes(arg, args, command)
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
 
 
@@ -119,7 +123,7 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
         else:
             out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     elif isinstance(value, (bytes, bytearray, memoryview, str)):
-        data = _arg_bytes(value, "value")
+        data = _arg_bytes(value, (value,), -1)  # bytes-like or str: never raises
         out.append(b"$%d\r\n" % len(data))
         out.append(bytes(data))
         out.append(b"\r\n")

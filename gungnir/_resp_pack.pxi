@@ -114,6 +114,9 @@ cdef int _pack_arg(_Out *o, object arg, Py_ssize_t index, Py_ssize_t command) ex
     if PyByteArray_Check(arg):
         return _put_bulk(o, PyByteArray_AS_STRING(arg), PyByteArray_GET_SIZE(arg))
     if PyMemoryView_Check(arg):
+        if not arg.c_contiguous:  # a strided view: its elements' bytes, in order
+            data = arg.tobytes()
+            return _put_bulk(o, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
         PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE)
         try:
             _put_bulk(o, <const char *>view.buf, view.len)

@@ -150,12 +150,30 @@ def test_every_split_of_a_mixed_stream_agrees() -> None:
 
 hiredis = pytest.importorskip("hiredis")
 
+
+class _NullArray:
+    """Marks where the RESP2 null array ``*-1`` goes in a generated value."""
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+
 h_leaves = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=2**63, max_value=2**300),  # big numbers: ( in RESP3
+    st.integers(min_value=-(2**300), max_value=-(2**63) - 1),
     st.floats(allow_nan=False),
     st.binary(max_size=30),
+    st.builds(
+        resp.Verbatim,
+        st.binary(max_size=20),
+        st.sampled_from(["txt", "mkd", "xyz"]),
+    ),
+    st.just(NULL_ARRAY),
     st.text(max_size=20).map(
         lambda s: resp.error_from_message("ERR " + s.replace("\r", "").replace("\n", ""))
     ),
@@ -174,12 +192,31 @@ h_values = st.recursive(
 _MISSING = object()
 
 
-def normalise(value: Any) -> Any:
-    """Map both libraries' results to one shape.
+def h_encode(value: Any, protocol: int) -> bytes:
+    """resp.encode, plus NULL_ARRAY written as ``*-1`` (a RESP2 reply encode never writes)."""
+    if value is NULL_ARRAY:
+        return b"*-1\r\n"
+    if type(value) in (list, resp.Push):
+        head = b">" if type(value) is resp.Push and protocol == 3 else b"*"
+        return head + b"%d\r\n" % len(value) + b"".join(h_encode(v, protocol) for v in value)
+    if type(value) is dict:
+        head = b"%%%d\r\n" % len(value) if protocol == 3 else b"*%d\r\n" % (2 * len(value))
+        return head + b"".join(
+            resp.encode(k, protocol=protocol) + h_encode(v, protocol) for k, v in value.items()
+        )
+    return resp.encode(value, protocol=protocol)
 
-    hiredis returns sets and pushes as lists and errors as its own ReplyError; we return
-    set/Push and our ReplyError subclasses. Compare: sets as frozensets, pushes as lists,
-    errors as ("error", message); floats compared exactly, NaN by isnan.
+
+def normalise(value: Any) -> Any:
+    """Map both libraries' results to one shape (docs/codec.md, "Agreement with hiredis").
+
+    hiredis 3.x returns sets and pushes as lists, errors as its own ReplyError, big numbers
+    as the bytes of their digits and verbatim strings as bytes without the ``fmt:`` prefix
+    (the format is dropped); we return set/Push, our ReplyError subclasses, ``int`` and
+    :class:`~gungnir.resp.Verbatim`. Compare: sets as frozensets, pushes as lists, errors as
+    ("error", message), integers beyond 64 bits as the bytes of their digits, verbatim
+    strings as plain bytes; floats compared exactly, NaN by isnan. ``*-1`` is ``None`` in
+    both and needs nothing.
     """
     if isinstance(value, BaseException):
         return ("error", str(value))
@@ -191,6 +228,10 @@ def normalise(value: Any) -> Any:
         return {normalise(k): normalise(v) for k, v in value.items()}
     if isinstance(value, float) and math.isnan(value):
         return "nan"
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return str(value).encode()
+    if isinstance(value, resp.Verbatim):
+        return bytes(value)
     return value
 
 
@@ -214,10 +255,27 @@ def _set_members_as_set(value: Any, like: Any) -> Any:
     return value
 
 
+def test_hiredis_shapes_that_normalise_assumes() -> None:
+    """What normalise() relies on, checked against the installed hiredis."""
+    big = b"(123456789012345678901234567890\r\n"
+    assert _hiredis_parse(big + b"=8\r\ntxt:abcd\r\n*-1\r\n") == [
+        b"123456789012345678901234567890",
+        b"abcd",
+        None,
+    ]
+    ours = resp.PyReader()
+    ours.feed(big + b"=8\r\ntxt:abcd\r\n*-1\r\n")
+    assert [normalise(ours.gets()) for _ in range(3)] == [
+        b"123456789012345678901234567890",
+        b"abcd",
+        None,
+    ]
+
+
 @settings(max_examples=500, deadline=None)
 @given(value=h_values)
 def test_agree_with_hiredis(value: Any) -> None:
-    wire = resp.encode(value) + resp.encode(value, protocol=2)
+    wire = h_encode(value, 3) + h_encode(value, 2)
     theirs = _hiredis_parse(wire)
     for factory in (resp.PyReader, cy.Reader):
         reader = factory()
@@ -306,3 +364,95 @@ def test_random_streams_agree(seed: int) -> None:
             assert_same(whole, outcome(cy.Reader, random_chunks(data, rng), **kwargs))
         except AssertionError:
             pytest.fail(f"readers disagree on {data!r} with {kwargs}")
+
+
+# -- the request encoders: compiled and pure give the same bytes or the same error --------
+
+
+class _Int(int):
+    pass
+
+
+class _Float(float):
+    pass
+
+
+class _Str(str):
+    pass
+
+
+class _Bytes(bytes):
+    pass
+
+
+def _memoryviews(data: bytes) -> list[memoryview]:
+    """The same bytes seen through views of several shapes: 1-D, 2-D, wider items, strided."""
+    views = [memoryview(data), memoryview(bytearray(data))]
+    if len(data) % 4 == 0:
+        views.append(memoryview(data).cast("i"))
+    if len(data) % 2 == 0 and data:
+        views.append(memoryview(data).cast("B", (2, len(data) // 2)))
+    views.append(memoryview(data)[::2])  # not contiguous
+    views.append(memoryview(data)[::-1])
+    return views
+
+
+_surrogate_text = st.text(
+    alphabet=st.sampled_from(["a", "\u00e9", "\u20ac", "\U0001f600", "\ud800", "\udfff", "\x00"]),
+    max_size=6,
+)
+pack_args = st.one_of(
+    st.binary(max_size=20),
+    st.binary(max_size=20).map(bytearray),
+    st.tuples(st.binary(max_size=24), st.integers(0, 5)).map(
+        lambda t: (views := _memoryviews(t[0]))[t[1] % len(views)]
+    ),
+    st.binary(max_size=8).map(_Bytes),
+    st.text(max_size=12),
+    _surrogate_text,
+    _surrogate_text.map(_Str),
+    st.integers(),
+    st.integers(min_value=2**62, max_value=2**65) | st.integers(-(2**65), -(2**62)),
+    st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**64 - 1, 2**64]),
+    st.integers().map(_Int),
+    st.floats(),  # nan, inf, -0.0, subnormals included
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), -0.0, 1e16, 1e-7, 5e-324]),
+    st.floats(allow_nan=False).map(_Float),
+    st.booleans(),
+    st.sampled_from([None, {}, [], (), 1j, object, set(), b"".join]),
+)
+
+
+def _pack_outcome(pack: Any, *args: Any) -> tuple[str, Any]:
+    try:
+        return ("ok", pack(*args))
+    except Exception as exc:  # the type and text of the error are the outcome
+        return ("error", (type(exc), str(exc)))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(args=st.lists(pack_args, max_size=8))
+def test_pack_command_agrees(args: list[Any]) -> None:
+    compiled = _pack_outcome(cy.pack_command, *args)
+    assert compiled == _pack_outcome(resp.py_pack_command, *args)
+    if compiled[0] == "ok":  # and the bytes are the RESP array of the arguments' bytes
+        reader = resp.PyReader()
+        reader.feed(compiled[1])
+        assert len(reader.gets()) == len(args) and not reader.has_data()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    commands=st.lists(
+        st.one_of(
+            st.lists(pack_args, max_size=4),
+            st.lists(pack_args, max_size=4).map(tuple),
+            st.sampled_from([b"PING", "PING", None, 7]),  # not an argument sequence
+        ),
+        max_size=5,
+    )
+)
+def test_pack_commands_agrees(commands: list[Any]) -> None:
+    compiled = _pack_outcome(cy.pack_commands, commands)
+    assert compiled == _pack_outcome(resp.py_pack_commands, commands)
+    assert _pack_outcome(cy.pack_commands, iter(commands)) == compiled  # any iterable
