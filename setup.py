@@ -35,5 +35,9 @@ if os.environ.get("GUNGNIR_NO_EXTENSIONS") != "1" and os.path.exists("gungnir/_r
                 "embedsignature": True,
             },
         )
+        # cythonize() rebuilds the Extension objects and drops ``optional``; without it a
+        # machine with no working compiler fails the whole install instead of falling back.
+        for ext in ext_modules:
+            ext.optional = True
 
 setup(ext_modules=ext_modules)
