@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import signal
 from typing import Any
@@ -134,7 +135,12 @@ def test_a_failover_publishes_sentinel_payloads_for_every_sentinel_event(tmp_pat
                     old_addr = (old.host, old.port)
                     old.kill(signal.SIGKILL)
                     for event in ("+switch-master", "+promoted-slave", "+failover-end"):
-                        await until(lambda e=event: got(e), 30, event)  # type: ignore[misc]
+                        await until(functools.partial(got, event), 30, event)
+                    await until(
+                        lambda: len(c.primaries()) == 1 and c.primaries() != {"node-0"},
+                        10,
+                        "every daemon to follow the new primary",
+                    )
                     (new_name,) = c.primaries()
                     assert new_name is not None and new_name != "node-0"
                     new = next(n for n in g.nodes if n.name == new_name)
@@ -159,7 +165,7 @@ def test_a_failover_publishes_sentinel_payloads_for_every_sentinel_event(tmp_pat
                 return list(seen), old_addr, (new.host, new.port)
 
     seen, old, new = asyncio.run(asyncio.wait_for(main(), 120))
-    checked = {}
+    checked: dict[str, list[re.Match[str]]] = {}
     for _, channel, payload in seen:
         if channel in PAYLOADS:
             m = sentinel_shape(channel, payload)
