@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -79,3 +82,19 @@ def test_demo_fails_over_and_prints_the_timeline(capsys):
     pids = [int(p) for p in re.findall(r"\bpid +(\d+)\b", out)]
     assert len(pids) >= 4, out  # three nodes at the start, the restarted one at the end
     assert not [p for p in pids if _alive(p)], out
+
+
+@pytest.mark.timeout(240)
+def test_the_readme_command_runs_the_demo_as_a_program() -> None:
+    """``./dev demo`` execs ``gungnir demo``: the console script, in its own process, exits 0
+    and leaves no server behind."""
+    gungnir = shutil.which("gungnir", path=os.path.dirname(sys.executable)) or shutil.which(
+        "gungnir"
+    )
+    argv = [gungnir, "demo"] if gungnir else [sys.executable, "-m", "gungnir", "demo"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=230)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "stopped every process; demo took" in out.stdout, out.stdout[-2000:]
+    pids = [int(p) for p in re.findall(r"\bpid +(\d+)\b", out.stdout)]
+    assert len(pids) >= 4, out.stdout
+    assert not [p for p in pids if _alive(p)], out.stdout
