@@ -11,10 +11,12 @@ Same server, same run, uvloop for every Python client.  Rows (pytest-benchmark g
 * ``hgetall-1000``: 200 sequential HGETALLs of a 1000-field hash.
 
 Every workload checks its results so a broken client cannot win.  Loads are bounded
-(fixed counts; few rounds).  Ratios::
+(fixed counts; few rounds).  Each row records ``ops`` (operations per round) in
+``extra_info``, so ``bench/report.py`` prints ops/s next to the ratios, and each client's
+ops/s as a fraction of redis-benchmark's own rate::
 
     pytest bench/test_bench_client.py --benchmark-json=client.json
-    python bench/report.py client.json --baseline redis-py
+    python bench/report.py client.json --baseline redis-py --stat min
 """
 
 from __future__ import annotations
@@ -353,6 +355,7 @@ def test_pipeline_set(benchmark, loop, clients, impl):
     benchmark.extra_info["impl"] = impl
     done, scale = _bench(benchmark, loop, lambda k: _pipe_set(clients[impl], k))
     assert done == int(N_PIPE * scale)
+    benchmark.extra_info["ops"] = done
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -361,6 +364,7 @@ def test_pipeline_get(benchmark, loop, clients, impl):
     benchmark.extra_info["impl"] = impl
     (done, last), scale = _bench(benchmark, loop, lambda k: _pipe_get(clients[impl], k))
     assert done == int(N_PIPE * scale) and last == VALUE
+    benchmark.extra_info["ops"] = done
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -369,6 +373,7 @@ def test_sequential_get(benchmark, loop, clients, impl):
     benchmark.extra_info["impl"] = impl
     lat, scale = _bench(benchmark, loop, lambda k: _sequential(clients[impl], k))
     assert len(lat) == int(N_SEQ * scale)
+    benchmark.extra_info["ops"] = len(lat)
     benchmark.extra_info["p50_us"] = _pct(lat, 0.50)
     benchmark.extra_info["p99_us"] = _pct(lat, 0.99)
 
@@ -379,6 +384,7 @@ def test_concurrent_get(benchmark, loop, clients, impl):
     benchmark.extra_info["impl"] = impl
     n, scale = _bench(benchmark, loop, lambda k: _concurrent(clients[impl], k))
     assert n == TASKS * int(PER_TASK * scale)
+    benchmark.extra_info["ops"] = n
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -387,12 +393,14 @@ def test_hgetall_1000(benchmark, loop, clients, impl):
     benchmark.extra_info["impl"] = impl
     n, scale = _bench(benchmark, loop, lambda k: _hgetall(clients[impl], k))
     assert n == int(N_HGETALL * scale) * FIELDS
+    benchmark.extra_info["ops"] = int(N_HGETALL * scale)  # calls, not fields
 
 
 # -- the C ceiling --------------------------------------------------------------------------
 
 REDIS_BENCHMARK = shutil.which("redis-benchmark")
 
+#: redis-benchmark's arguments per row, and the operations it runs (its ``-n``).
 CEILING = {
     "pipeline-set (100k, batches of 100)": ["-c", "1", "-P", "100", "-n", str(N_PIPE), "-t", "set"],
     "pipeline-get (100k, batches of 100)": ["-c", "1", "-P", "100", "-n", str(N_PIPE), "-t", "get"],
@@ -423,6 +431,7 @@ def test_redis_benchmark_ceiling(benchmark, server, group):
     rows = [line for line in out[-1].splitlines() if line and not line.startswith('"test"')]
     fields = [f.strip('"') for f in re.split(r",(?=\")", rows[-1])]
     benchmark.extra_info["rps"] = float(fields[1])
+    benchmark.extra_info["ops"] = int(CEILING[group][CEILING[group].index("-n") + 1])
     if len(fields) >= 7:
         benchmark.extra_info["p50_us"] = float(fields[4]) * 1000
         benchmark.extra_info["p99_us"] = float(fields[6]) * 1000
