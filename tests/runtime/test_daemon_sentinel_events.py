@@ -195,3 +195,48 @@ def test_a_failover_publishes_sentinel_payloads_for_every_sentinel_event(tmp_pat
     # The old primary came back as a primary and was converted, "@" the new primary.
     converted = [(addr(m), addr(m, "mip", "mport")) for m in checked["+convert-to-slave"]]
     assert (old, new) in converted
+
+
+def test_a_primary_back_before_it_could_be_replaced_gets_sentinel_payloads(tmp_path: Any) -> None:
+    """No replica may be promoted (priority 0): the primary is paused, judged objectively
+    down, the election finds no good replica, and the primary comes back.  -odown names
+    that same primary, as Sentinel's does."""
+
+    async def main() -> tuple[list[tuple[str, str]], tuple[str, int]]:
+        with start_group(replicas=2) as g:
+            for replica in g.replicas:
+                assert replica.command("CONFIG", "SET", "replica-priority", "0") == b"OK"
+            async with InProcessCluster(cluster_docs(nodes_of(g), tmp_path)) as c:
+                await until(lambda: c.primaries() == {"node-0"}, 15, "bootstrap")
+                sub = redis.asyncio.Redis(port=c.daemons["d1"].port).pubsub()
+                await sub.psubscribe("*")
+                seen: list[tuple[str, str]] = []
+
+                async def collect(channel: str) -> None:
+                    while not any(ch == channel for ch, _ in seen):
+                        msg = await sub.get_message(ignore_subscribe_messages=True, timeout=1)
+                        if msg is not None and msg["type"] == "pmessage":
+                            seen.append((msg["channel"].decode(), msg["data"].decode()))
+
+                primary = g.primary
+                try:
+                    primary.kill(signal.SIGSTOP)
+                    await asyncio.wait_for(collect("+odown"), 15)
+                    await asyncio.wait_for(collect("-failover-abort-no-good-slave"), 15)
+                finally:
+                    primary.kill(signal.SIGCONT)
+                await asyncio.wait_for(collect("-odown"), 15)
+                await asyncio.wait_for(collect("-sdown"), 15)
+                await sub.aclose()
+                assert c.primaries() == {"node-0"}
+                return seen, (primary.host, primary.port)
+
+    seen, (host, port) = asyncio.run(asyncio.wait_for(main(), 90))
+    master = f"master demo {host} {port}"
+    payloads = {(ch, data) for ch, data in seen}
+    for channel in ("+sdown", "-odown", "-sdown", "-failover-abort-no-good-slave"):
+        assert (channel, master) in payloads, channel
+    assert any(ch == "+odown" and data.startswith(master + " #quorum ") for ch, data in seen)
+    for channel, payload in seen:
+        if channel in PAYLOADS:
+            sentinel_shape(channel, payload)
