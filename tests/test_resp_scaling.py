@@ -15,7 +15,7 @@ and both real readers 7-12x, on a shared 2-core box. CPU time is still a noisy
 proxy, so a ratio over the bound is measured once more, with more rounds, before failing.
 
 The peak of traced memory while a big bulk arrives is deterministic and checks the other
-half of the claim: the body is held about once, not once per copy.
+half of the claim: the body is copied once (the extension) or twice (the pure twin).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from resp_support import IMPLS
 
-from gungnir.resp import NEED_DATA
+from gungnir.resp import NEED_DATA, PyReader
 
 CHUNK = 65536
 FACTOR = 8
@@ -131,8 +131,16 @@ def test_cost_grows_linearly_with_size(factory: Any, shape: str) -> None:
 
 @pytest.mark.parametrize("factory", IMPLS)
 def test_big_bulk_is_held_about_once(factory: Any) -> None:
-    """A 16 MiB bulk fed in 64 KiB chunks peaks at about twice its size, whatever arrives."""
+    """A 16 MiB bulk fed in 64 KiB chunks: the peak of traced memory is the body's copies.
+
+    The extension grows one bytes object in place (measured 1.00x the body); the pure twin
+    collects the body in a chunk list and joins it once (2.00x). Keeping the body in the
+    receive buffer and copying it out, as both did before their big-bulk paths, peaks at
+    3.1x in the pure twin and would be 2x in the extension: each bound is its copies plus a
+    tenth.
+    """
     size = 16 * 1024 * 1024
+    copies = 2 if factory is PyReader else 1
     chunk = b"x" * CHUNK
     reader = factory()
     gc.collect()
@@ -148,6 +156,4 @@ def test_big_bulk_is_held_about_once(factory: Any) -> None:
     finally:
         tracemalloc.stop()
     assert len(value) == size and value[:1] == value[-1:] == b"x"
-    # The pure twin collects the body in a chunk list and joins it once (2x); the extension
-    # grows one bytes object in place (about 1x). A second retained copy would pass 2x.
-    assert peak < 2 * size + 2 * 1024 * 1024, peak / size
+    assert peak < (copies + 0.1) * size, peak / size
