@@ -240,3 +240,55 @@ def test_a_primary_back_before_it_could_be_replaced_gets_sentinel_payloads(tmp_p
     for channel, payload in seen:
         if channel in PAYLOADS:
             sentinel_shape(channel, payload)
+
+
+def test_a_manual_failover_publishes_sentinel_payloads(tmp_path: Any) -> None:
+    """``SENTINEL FAILOVER`` on a daemon: that daemon leads the switchover, and its
+    +promoted-slave and +failover-end name the primary it replaced, as Sentinel's do."""
+
+    async def main() -> tuple[list[tuple[str, str]], tuple[str, int], tuple[str, int]]:
+        with start_group(replicas=2) as g:
+            async with InProcessCluster(cluster_docs(nodes_of(g), tmp_path)) as c:
+                await until(lambda: c.primaries() == {"node-0"}, 15, "bootstrap")
+                port = c.daemons["d1"].port
+                sub = redis.asyncio.Redis(port=port).pubsub()
+                await sub.psubscribe("*")
+                seen: list[tuple[str, str]] = []
+
+                async def collect(channel: str) -> None:
+                    while not any(ch == channel for ch, _ in seen):
+                        msg = await sub.get_message(ignore_subscribe_messages=True, timeout=1)
+                        if msg is not None and msg["type"] == "pmessage":
+                            seen.append((msg["channel"].decode(), msg["data"].decode()))
+
+                client = redis.asyncio.Redis(port=port, socket_timeout=15)
+                try:
+                    assert await client.execute_command("SENTINEL", "FAILOVER", "demo")
+                finally:
+                    await client.aclose()
+                await asyncio.wait_for(collect("+failover-end"), 20)
+                await sub.aclose()
+                await until(
+                    lambda: len(c.primaries()) == 1 and c.primaries() != {"node-0"},
+                    10,
+                    "every daemon to follow the new primary",
+                )
+                (name,) = c.primaries()
+                new = next(n for n in g.nodes if n.name == name)
+                return seen, (g.primary.host, g.primary.port), (new.host, new.port)
+
+    seen, old, new = asyncio.run(asyncio.wait_for(main(), 90))
+    got: dict[str, re.Match[str]] = {}
+    for channel, payload in seen:
+        if channel in PAYLOADS:
+            got.setdefault(channel, sentinel_shape(channel, payload))
+    master = "master demo {} {}"
+    assert got["+try-failover"][0] == master.format(*old)
+    assert got["+elected-leader"][0] == master.format(*old)
+    promoted = got["+promoted-slave"]
+    assert ((promoted["ip"], int(promoted["port"])), (promoted["mip"], int(promoted["mport"]))) == (
+        new,
+        old,
+    )
+    assert got["+switch-master"][0] == "demo {} {} {} {}".format(*old, *new)
+    assert got["+failover-end"][0] == master.format(*old)
