@@ -390,6 +390,7 @@ def _memoryviews(data: bytes) -> list[memoryview]:
     views = [memoryview(data), memoryview(bytearray(data))]
     if len(data) % 4 == 0:
         views.append(memoryview(data).cast("i"))
+        views.append(memoryview(data).cast("i")[::-1])  # wider items, not contiguous
     if len(data) % 2 == 0 and data:
         views.append(memoryview(data).cast("B", (2, len(data) // 2)))
     views.append(memoryview(data)[::2])  # not contiguous
@@ -404,7 +405,7 @@ _surrogate_text = st.text(
 pack_args = st.one_of(
     st.binary(max_size=20),
     st.binary(max_size=20).map(bytearray),
-    st.tuples(st.binary(max_size=24), st.integers(0, 5)).map(
+    st.tuples(st.binary(max_size=24), st.integers(0, 6)).map(
         lambda t: (views := _memoryviews(t[0]))[t[1] % len(views)]
     ),
     st.binary(max_size=8).map(_Bytes),
