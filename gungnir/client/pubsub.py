@@ -19,13 +19,16 @@ Delivery is in order, and memory is bounded without starving anyone:
   :meth:`PubSub.aclose` — the connection reads regardless, because that reply is behind
   every push the server sent before it.  (Holding it would hang the caller; if the caller
   is the consumer itself, forever.)  Messages read meanwhile are queued as usual.
-* **Hard limit.**  Past ``max_queued + max_overflow`` queued messages (possible only while
-  replies keep reading open), further messages are dropped — never silently: the count is
-  kept in :attr:`PubSub.dropped`, and the consumer gets :class:`PubSubOverflowError` from
-  ``get_message``/iteration at the place in the stream where they are missing, after every
-  message queued before the gap.  Dropping rather than closing the connection keeps the
-  other callers' commands working; pub/sub is at-most-once delivery anyway, and this makes
-  each loss visible where it happened.
+* **Hard limit.**  Past ``max_queued + max_overflow`` queued messages, further messages
+  are dropped — never silently: the count is kept in :attr:`PubSub.dropped`, and the
+  consumer gets :class:`PubSubOverflowError` from ``get_message``/iteration at the place in
+  the stream where they are missing, after every message queued before the gap.  The limit
+  is reached while replies keep reading open (a steady stream of commands on the same
+  connection), or if ``max_overflow`` is smaller than the rest of the read in which the
+  pause began, which is parsed whole: a read is at most 256 KiB, fewer than 9,000 of the
+  smallest messages, so the default covers it.  Dropping rather than closing the
+  connection keeps the other callers' commands working; pub/sub is at-most-once delivery
+  anyway, and this makes each loss visible where it happened.
 * **Closing.**  Once :meth:`PubSub.aclose` has begun, messages that arrive before the
   server confirms the unsubscribes are discarded (counted in :attr:`PubSub.discarded`):
   the consumer asked to stop, and a backlog must not make closing overflow or hang.
