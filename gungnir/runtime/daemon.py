@@ -243,7 +243,12 @@ class GroupRuntime:
         while True:
             action = await queue.get()
             result = await executor.execute(
-                action, link, self.cfg.nodes, limit=self.cfg.action_timeout, pause_ms=pause_ms
+                action,
+                link,
+                self.cfg.nodes,
+                limit=self.cfg.action_timeout,
+                pause_ms=pause_ms,
+                group=self.name,
             )
             self.d.submit(self.name, result)
 
