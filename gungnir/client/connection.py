@@ -175,11 +175,15 @@ class Connection(CommandsMixin):
         """MULTI/EXEC batch; ``await tx.watch(...)`` first for optimistic locking."""
         return Transaction(self, raise_on_error=raise_on_error)
 
-    def pubsub(self) -> Any:
-        """Pub/sub on this connection (RESP3: shares it with ordinary commands)."""
+    def pubsub(self, *, max_queued: int = 10_000, max_overflow: int = 10_000) -> Any:
+        """Pub/sub on this connection (RESP3: shares it with ordinary commands).
+
+        ``max_queued`` / ``max_overflow``: the back-pressure point and the hard limit's
+        margin, as for :class:`~gungnir.client.pubsub.PubSub`.
+        """
         from .pubsub import PubSub
 
-        return PubSub(self)
+        return PubSub(self, max_queued=max_queued, max_overflow=max_overflow)
 
     # -- pushes ------------------------------------------------------------------------------
 

@@ -260,8 +260,7 @@ def test_early_break_from_async_with_while_paused(valkey_node, arun_both):
         conn = await connect(valkey_node.host, valkey_node.port)
         pub = await connect(valkey_node.host, valkey_node.port)
         async with asyncio.timeout(WAIT):
-            async with conn.pubsub() as ps:
-                ps.max_queued = 20
+            async with conn.pubsub(max_queued=20) as ps:
                 await ps.subscribe("a", "b")
                 await ps.psubscribe("p.*")
                 await _flood(pub, "a", 100)
