@@ -135,8 +135,9 @@ class PubSub:
         if len(queue) < self.max_queued + self.max_overflow:
             queue.append(msg)
         else:
-            # Reading stays open only while a reply is awaited; this is the bound for that
-            # case.  One marker per gap, so the queue never holds more than limit + 1.
+            # Past the pause point only replies being awaited (or the rest of the current
+            # read) keep messages coming; this bounds them.  One marker per gap, so the
+            # queue never holds more than limit + 1 entries.
             self.dropped += 1
             last = queue[-1] if queue else None
             if isinstance(last, _Gap):
