@@ -27,6 +27,17 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``./dev test`` runs two workers), keep the model checker's tests
+    on one worker.  They are CPU-bound and single-threaded; two of them at once would take
+    both cores from the tests that run real servers and daemons with timeouts, while one
+    worker of CPU next to one of mostly-waiting integration tests is what two cores do best.
+    Without xdist the mark does nothing."""
+    for item in items:
+        if item.path.parent.name == "verify":
+            item.add_marker(pytest.mark.xdist_group("model-checker"))
+
+
 @pytest.fixture
 def valkey_node() -> Iterator[ValkeyProcess]:
     """A fresh standalone valkey-server for one test."""
