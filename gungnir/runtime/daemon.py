@@ -50,17 +50,17 @@ from gungnir.core import (
     step,
 )
 
-from . import executor
+from . import executor, sentinel_events
 from .config import DaemonConfig, GroupConfig
 from .logs import DecisionLog
 from .metrics import Metrics, MetricsHTTPServer
 from .peers import PeerHub, PeerLink, client_tls, server_tls
 from .prober import NodeLink
 from .resp_server import CommandError, RespConnection, RespServer
-from .sentinel import PrimaryState, SentinelService
+from .sentinel import SentinelService
 from .store import DurableState, StateStore, StoreError
 from .telemetry import Telemetry
-from .view import DaemonView, daemon_id_hex, status
+from .view import DaemonView, status
 
 __all__ = ["ConfigPublisher", "Daemon", "GroupRuntime", "LocalPublisher"]
 
@@ -134,7 +134,7 @@ class GroupRuntime:
         self.wakeup: asyncio.TimerHandle | None = None
         self.wakeup_at: float | None = None
         # What Sentinel subscribers have been told, for rendering the core's Notify events
-        # with the addresses Sentinel would name (see Daemon._sentinel_event): the primary
+        # with the addresses Sentinel would name (see sentinel_events.publish): the primary
         # as of the event (it switches at +switch-master), the failover the event belongs
         # to (+failover-end names its old primary after the failover is gone from the
         # state), and the node the last +odown named.
@@ -568,7 +568,7 @@ class Daemon:
         if n.event == "+switch-master":
             return  # published from the config change itself, by every daemon
         try:
-            done = self._sentinel_event(rt, n)
+            done = sentinel_events.publish(self.sentinel, rt, n)
         except (KeyError, ValueError):
             done = False
         if done is None:  # a gungnir event without a Sentinel equivalent
@@ -582,70 +582,6 @@ class Daemon:
             log.debug(
                 "group %s: %s %s not published (no Sentinel rendering)", rt.name, n.event, n.detail
             )
-
-    def _sentinel_event(self, rt: GroupRuntime, n: Notify) -> bool | None:
-        """Publish a core Notify that has a Sentinel counterpart with Sentinel's payload
-        (sentinel.c's ``%@`` instance text); True once handled, False if it cannot be
-        rendered, None if Sentinel has no such event.
-
-        The core's details name nodes; Sentinel names addresses, and always the primary it
-        monitored when the event happened: the old one until ``+switch-master`` (so
-        ``+promoted-slave`` and ``+failover-end`` name the primary being replaced, even
-        though gungnir publishes the new config before the failover ends)."""
-        g, nodes, sentinel = rt.name, rt.cfg.nodes, self.sentinel
-
-        def master(node: str | None) -> PrimaryState:
-            if node is None:
-                raise KeyError("no primary")
-            host, port = nodes[node]
-            return PrimaryState(group=g, host=host, port=port)
-
-        event, detail = n.event, n.detail
-        shown = rt.shown_primary
-        if event in ("+sdown", "-sdown"):
-            if detail == shown:
-                sentinel.emit(event, g, primary=master(detail))
-            else:  # ``slave <ip>:<port> <ip> <port> @ <group> <primary ip> <primary port>``
-                sentinel.emit(event, g, nodes[detail], primary=master(shown))
-        elif event == "+odown":
-            rt.odown_node = detail
-            votes = 1 + len({s for s, _, down, _ in rt.state.reports if down})
-            sentinel.emit_odown(g, votes, rt.settings.quorum, primary=master(detail))
-        elif event == "-odown":
-            # The core ends odown on a tick; after a failover that tick names the new
-            # primary.  Sentinel resets the master at +switch-master without a -odown, so
-            # only an odown that ended on the same primary is announced.
-            odown, rt.odown_node = rt.odown_node, None
-            if detail == odown:
-                sentinel.emit(event, g, primary=master(detail))
-        elif event in (
-            "+try-failover",
-            "+elected-leader",
-            "-failover-abort-not-elected",
-            "-failover-abort-no-good-slave",
-        ):
-            sentinel.emit(event, g, primary=master(shown))
-        elif event == "+promoted-slave":  # detail: the promoted node
-            fo = rt.shown_failover
-            old = fo.old if fo is not None and fo.new == detail else shown
-            sentinel.emit(event, g, nodes[detail], primary=master(old))
-        elif event == "+failover-end":  # detail: "<new> epoch <e>"
-            fo = rt.shown_failover
-            new, _, epoch = detail.partition(" epoch ")
-            if fo is None or fo.new != new or str(fo.epoch) != epoch:
-                return False
-            sentinel.emit(event, g, primary=master(fo.old))
-        elif event == "+convert-to-slave":  # detail: "<node> -> <primary>"
-            node, _, primary = detail.partition(" -> ")
-            sentinel.emit(event, g, nodes[node], primary=master(primary))
-        elif event == "+new-epoch":
-            sentinel.publish_event(event, detail)
-        elif event == "+vote-for-leader":  # detail: "<daemon> <epoch>"; Sentinel: run id
-            leader, _, epoch = detail.partition(" ")
-            sentinel.publish_event(event, f"{daemon_id_hex(leader)} {int(epoch)}")
-        else:
-            return None
-        return True
 
     def _live(self) -> tuple[bool, str]:
         if self.failed is not None:
