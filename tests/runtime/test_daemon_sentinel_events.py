@@ -28,6 +28,16 @@ from .support import nodes_of, until
 
 pytestmark = pytest.mark.slow
 
+
+async def collect_until(sub: Any, seen: list[tuple[str, str]], channel: str) -> None:
+    """Append every event ``sub`` receives to ``seen`` until one on ``channel`` is there.
+    The caller bounds it (``asyncio.wait_for``)."""
+    while not any(ch == channel for ch, _ in seen):
+        msg = await sub.get_message(ignore_subscribe_messages=True, timeout=1)
+        if msg is not None and msg["type"] in ("message", "pmessage"):
+            seen.append((msg["channel"].decode(), msg["data"].decode()))
+
+
 #: Sentinel's instance text for a replica (sentinel.c's sentinelEvent "%@" form).
 REPLICA_EVENT = re.compile(
     r"^slave (?P<name>\S+):(?P<nport>\d+) (?P<ip>\S+) (?P<port>\d+) "
@@ -74,11 +84,7 @@ def test_replica_sdown_payload_names_the_group_and_its_primary(tmp_path: Any) ->
                 await sub.subscribe("+sdown", "-sdown")
                 seen: list[tuple[str, str]] = []
 
-                async def collect(channel: str) -> None:
-                    while not any(ch == channel for ch, _ in seen):
-                        msg = await sub.get_message(ignore_subscribe_messages=True, timeout=1)
-                        if msg is not None:
-                            seen.append((msg["channel"].decode(), msg["data"].decode()))
+                collect = functools.partial(collect_until, sub, seen)
 
                 replica = g.replicas[0]
                 replica.stop()
@@ -212,11 +218,7 @@ def test_a_primary_back_before_it_could_be_replaced_gets_sentinel_payloads(tmp_p
                 await sub.psubscribe("*")
                 seen: list[tuple[str, str]] = []
 
-                async def collect(channel: str) -> None:
-                    while not any(ch == channel for ch, _ in seen):
-                        msg = await sub.get_message(ignore_subscribe_messages=True, timeout=1)
-                        if msg is not None and msg["type"] == "pmessage":
-                            seen.append((msg["channel"].decode(), msg["data"].decode()))
+                collect = functools.partial(collect_until, sub, seen)
 
                 primary = g.primary
                 try:
@@ -255,11 +257,7 @@ def test_a_manual_failover_publishes_sentinel_payloads(tmp_path: Any) -> None:
                 await sub.psubscribe("*")
                 seen: list[tuple[str, str]] = []
 
-                async def collect(channel: str) -> None:
-                    while not any(ch == channel for ch, _ in seen):
-                        msg = await sub.get_message(ignore_subscribe_messages=True, timeout=1)
-                        if msg is not None and msg["type"] == "pmessage":
-                            seen.append((msg["channel"].decode(), msg["data"].decode()))
+                collect = functools.partial(collect_until, sub, seen)
 
                 client = redis.asyncio.Redis(port=port, socket_timeout=15)
                 try:
