@@ -35,6 +35,7 @@ __all__ = [
     "StartupError",
     "ValkeyProcess",
     "free_port",
+    "pid_alive",
     "start_group",
     "start_node",
     "valkey_binary",
@@ -78,6 +79,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` is a running process: how tests check that everything they were
+    told about (a demo's servers, a harness's daemons) was really stopped.  A zombie still
+    answers ``kill(pid, 0)`` but runs nothing, so it counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[-1].split()[0]  # the name may hold spaces
+    except FileNotFoundError:  # exited between the two looks
+        return False
+    return state != "Z"
 
 
 def wait_until(

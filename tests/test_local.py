@@ -11,17 +11,15 @@ import sys
 import pytest
 
 from gungnir import local
-from gungnir.local import LocalGroup, StartupError, ValkeyProcess, start_group, start_node
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is not a running server.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split()[2] != "Z"
+from gungnir.local import (
+    LocalGroup,
+    StartupError,
+    ValkeyProcess,
+    pid_alive,
+    start_group,
+    start_node,
+    wait_until,
+)
 
 
 def test_group_of_one_plus_two_replicates(valkey_group: LocalGroup) -> None:
@@ -54,8 +52,8 @@ def test_nodes_are_loopback_without_persistence(valkey_node: ValkeyProcess) -> N
 def test_teardown_leaves_no_process_behind() -> None:
     with start_group(replicas=2) as group:
         pids = [node.pid for node in group.nodes]
-        assert all(pid is not None and _pid_alive(pid) for pid in pids)
-    assert not any(_pid_alive(pid) for pid in pids if pid is not None)
+        assert all(pid is not None and pid_alive(pid) for pid in pids)
+    assert not any(pid_alive(pid) for pid in pids if pid is not None)
 
 
 def test_teardown_happens_when_the_caller_fails() -> None:
@@ -63,7 +61,7 @@ def test_teardown_happens_when_the_caller_fails() -> None:
     with pytest.raises(RuntimeError, match="boom"), start_group(replicas=1) as group:
         pids = [node.pid for node in group.nodes if node.pid is not None]
         raise RuntimeError("boom")
-    assert pids and not any(_pid_alive(pid) for pid in pids)
+    assert pids and not any(pid_alive(pid) for pid in pids)
 
 
 def test_paused_node_is_still_stopped() -> None:
@@ -71,7 +69,7 @@ def test_paused_node_is_still_stopped() -> None:
         pid = node.pid
         assert pid is not None
         node.kill(signal.SIGSTOP)
-    assert not _pid_alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_port_clash_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,4 +138,12 @@ def test_atexit_stops_leftovers() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert not _pid_alive(int(out.stdout.split()[0]))
+    assert not pid_alive(int(out.stdout.split()[0]))
+
+
+def test_pid_alive_sees_running_zombie_and_reaped_processes() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert pid_alive(os.getpid())
+    wait_until(lambda: not pid_alive(child.pid), timeout=10, what="the exited child (a zombie)")
+    assert child.poll() is not None  # reaped now: the pid is gone entirely
+    assert not pid_alive(child.pid)

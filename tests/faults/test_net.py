@@ -12,7 +12,7 @@ import time
 import pytest
 
 from gungnir.faults.net import NetError, TestNet, run, sweep_leftovers
-from gungnir.local import ValkeyProcess, wait_until
+from gungnir.local import ValkeyProcess, pid_alive, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("net_ready")]
 
@@ -23,16 +23,6 @@ def _namespaces() -> set[str]:
 
 def _links() -> str:
     return run(["ip", "-o", "link", "show"])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child still answers kill(0); it is dead for our purposes.
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(")")[-1].split()[0] != "Z"
 
 
 def _server(net: TestNet, host: str) -> ValkeyProcess:
@@ -134,7 +124,7 @@ def test_destroy_removes_namespaces_leg_and_processes_even_on_error() -> None:
     assert not names & _namespaces()
     assert net.leg not in _links()
     stray.wait(10)  # killed by pid because it ran inside one of our namespaces
-    assert not _alive(stray.pid)
+    assert not pid_alive(stray.pid)
     server.cleanup()
 
 

@@ -24,6 +24,7 @@ from gungnir.faults.runner import Scenario, recheck, run_scenario
 from gungnir.faults.sentinel import SentinelSUT
 from gungnir.faults.sut import SystemUnderTest
 from gungnir.faults.workload import WorkloadConfig
+from gungnir.local import pid_alive
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.usefixtures("net_ready")]
 
@@ -105,19 +106,11 @@ def test_a_failing_run_reports_why_and_leaves_nothing(results_dir: Path) -> None
     (sut,) = suts
     pids = [p.pid for p in [*sut.nodes.values(), *sut.daemons.values()]]
     assert len(pids) == 6
-    assert all(pid is None or not _alive(pid) for pid in pids)
+    assert all(pid is None or not pid_alive(pid) for pid in pids)
     assert set(run(["ip", "netns", "list"]).split()) <= before | _other_runs()
     history = json.loads((results_dir / "sentinel-broken" / "history.json").read_text())
     assert any("nemesis broke" in e for e in history["errors"])
     assert history["ops"], "the operations before the failure are kept"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _other_runs() -> set[str]:

@@ -17,16 +17,9 @@ import sys
 import pytest
 
 from gungnir.demo import DEMO_SETTINGS, main
+from gungnir.local import pid_alive
 
 pytestmark = pytest.mark.slow
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.timeout(240)
@@ -81,7 +74,7 @@ def test_demo_fails_over_and_prints_the_timeline(capsys):
 
     pids = [int(p) for p in re.findall(r"\bpid +(\d+)\b", out)]
     assert len(pids) >= 4, out  # three nodes at the start, the restarted one at the end
-    assert not [p for p in pids if _alive(p)], out
+    assert not [p for p in pids if pid_alive(p)], out
 
 
 @pytest.mark.timeout(240)
@@ -97,4 +90,4 @@ def test_the_readme_command_runs_the_demo_as_a_program() -> None:
     assert "stopped every process; demo took" in out.stdout, out.stdout[-2000:]
     pids = [int(p) for p in re.findall(r"\bpid +(\d+)\b", out.stdout)]
     assert len(pids) >= 4, out.stdout
-    assert not [p for p in pids if _alive(p)], out.stdout
+    assert not [p for p in pids if pid_alive(p)], out.stdout
