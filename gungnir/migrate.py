@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gungnir.core.settings import Settings
+from gungnir.runtime.config import GroupConfig
 from gungnir.runtime.startfence import start_fence_lines
 from gungnir.sentinelconf import WILDCARDS, Address, MigrateError, Monitor, SentinelConf, parse
 
@@ -36,8 +37,8 @@ __all__ = ["MigrateError", "Monitor", "Output", "SentinelConf", "main", "migrate
 _DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(Settings) if f.default is not dataclasses.MISSING
 }
-#: The runtime's default node-action timeout (gungnir.runtime.config), for failover_timeout.
-_ACTION_TIMEOUT = 3.0
+#: The runtime's default node-action timeout, for failover_timeout.
+_ACTION_TIMEOUT = GroupConfig.action_timeout
 
 # -- planning ----------------------------------------------------------------------------
 

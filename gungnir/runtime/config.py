@@ -365,7 +365,9 @@ def _group(source: str, name: str, raw: Any, peer_names: Sequence[str]) -> Group
         raw.get("probe_timeout", max(0.2, min(1.0, settings.down_after / 2))),
         f"{where}.probe_timeout",
     )
-    action_timeout = _number(raw.get("action_timeout", 3.0), f"{where}.action_timeout")
+    action_timeout = _number(
+        raw.get("action_timeout", GroupConfig.action_timeout), f"{where}.action_timeout"
+    )
     if probe_timeout <= 0 or action_timeout <= 0:
         raise ConfigError(f"{where}: probe_timeout and action_timeout must be > 0")
     if probe_timeout >= settings.down_after:
