@@ -264,15 +264,13 @@ class SentinelClient(WorkloadClient):
         sentinels, service, timeout = self._args
         # No retries anywhere (redis-py retries connects and Sentinel queries with backoff by
         # default, which can stretch one operation over many seconds): one attempt per record.
-        common = {
+        common: dict[str, Any] = {
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
             "retry": Retry(NoBackoff(), 0),
         }
-        self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            list(sentinels), sentinel_kwargs=dict(common), **common
-        )
-        self._redis = self._sentinel.master_for(service, **common)  # type: ignore[no-untyped-call]
+        self._sentinel = Sentinel(list(sentinels), sentinel_kwargs=dict(common), **common)
+        self._redis = self._sentinel.master_for(service, **common)
         self._pool = self._redis.connection_pool
 
     def execute(self, *args: Any) -> tuple[Any, str]:
