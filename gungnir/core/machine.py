@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import failover, membership, reconcile
+from . import failover, membership, reconcile, votes
 from .actions import Action, Broadcast, Log, Notify, Send, log
 from .events import (
     PRIMARY,
@@ -420,21 +420,9 @@ def start_election(st: DaemonState, reason: str, now: float, jitter: float, rule
         ),
     ]
     if rules.has_won(s, election.grants):
-        st, more = _elected(st, now, rules)
+        st, more = votes.elected(st, now, rules)
         acts += more
     return st, acts
-
-
-def _elected(st: DaemonState, now: float, rules: Rules) -> Result:
-    el = st.election
-    assert el is not None
-    st = st.replace(role=LEADER)
-    acts: list[Action] = [
-        record(st, now, "leader_elected", epoch=el.epoch, voters=sorted(el.grants)),
-        Notify("+elected-leader", str(el.epoch)),
-    ]
-    st, more = failover.begin(st, now, rules)
-    return st, acts + more
 
 
 # -- messages ---------------------------------------------------------------------------------
@@ -449,9 +437,9 @@ def _receive(state: DaemonState, ev: Received, now: float, rules: Rules) -> Resu
         reports = tuple(sorted((*reports, (m.sender, m.node, m.down, now))))
         return state.replace(reports=reports), []
     if isinstance(m, VoteRequest):
-        return _vote_request(state, m, now, rules)
+        return votes.on_request(state, m, now, rules)
     if isinstance(m, VoteReply):
-        return _vote_reply(state, m, now, rules)
+        return votes.on_reply(state, m, now, rules)
     if isinstance(m, ConfigAnnounce):
         return reconcile.on_announce(state, m, now)
     if isinstance(m, ConfigQuery):
@@ -462,131 +450,6 @@ def _receive(state: DaemonState, ev: Received, now: float, rules: Rules) -> Resu
     if isinstance(m, FenceNotice):
         return state, [Notify("+fence-notice", f"{m.node} epoch {m.epoch} by {m.sender}")]
     raise TypeError(f"not a peer message: {m!r}")
-
-
-def _vote_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> Result:
-    s = st.settings
-    mine = membership.view_of(st)
-    theirs = (m.voters_epoch, m.voters, m.next_voters) if m.voters else mine
-    order = membership.compare_views(mine, theirs)
-    voters = members(s)
-    if order == membership.NEWER:
-        voters = frozenset(theirs[1]) | frozenset(theirs[2])
-    if st.me not in voters:
-        return st, []  # observers never vote
-
-    def refuse(why: str) -> Result:
-        return st, [Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why))]
-
-    if order in (membership.OLDER, membership.CONFLICT):
-        # a voter that moved on to a newer voter view never helps an older view's majority
-        why = f"voter view {mine} is newer than the candidate's {theirs}"
-        if order == membership.CONFLICT:
-            why = f"voter view {mine} conflicts with the candidate's {theirs}"
-        reply = VoteReply(s.group, st.me, m.epoch, m.sender, False, why)
-        return st, [Send(m.sender, reply), Send(m.sender, _announce(st))]
-    if m.sender not in voters:
-        return refuse(f"{m.sender} is not a voter")
-    busy = _backing(st, m, now)
-    if busy:
-        return refuse(busy)
-    ok, why = rules.grant_vote(st, m)
-    if not ok:
-        acts: list[Action] = [
-            Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, False, why))
-        ]
-        if st.epoch > m.epoch or st.config.epoch >= m.epoch:
-            # the candidate is behind: tell it what we know so its next try is current
-            acts.append(Send(m.sender, _announce(st)))
-        return st, acts
-    if m.reason == "failover":
-        if st.config.primary is not None and st.config.primary not in st.sdown:
-            return refuse(f"primary {st.config.primary} is up here")
-        ok, why = rules.data_ok(st, m, now)
-        if not ok:
-            return refuse(why)
-    elif m.reason in ("reconcile", "reconfig"):
-        target = st.view(m.node)
-        if m.node != st.config.primary or target is None or target.role != PRIMARY:
-            return refuse(f"{m.node} is not the primary here")
-    acts = []
-    if order == membership.NEWER:  # persisted before the vote that depends on it
-        st, acts = membership.set_view(_step_down(st), theirs, now)
-    if m.epoch > st.epoch:
-        st = _step_down(st)
-        st = st.replace(epoch=m.epoch, vote=m.sender)
-        acts += rules.persist_vote(m.epoch, m.sender)
-        acts.append(record(st, now, "epoch_adopted", epoch=m.epoch))
-    else:
-        first = st.vote is None
-        st = st.replace(vote=m.sender)
-        if first:
-            acts += rules.persist_vote(m.epoch, m.sender)
-    # Give the candidate we back the time to finish before we stand ourselves (a reconcile or
-    # reconfig leader publishes at once: no failover to wait for).
-    backing = s.election_timeout if m.reason in ("reconcile", "reconfig") else s.failover_timeout
-    st = st.replace(next_election=now + backing)
-    acts += [
-        record(st, now, "vote_granted", epoch=m.epoch, candidate=m.sender),
-        Notify("+vote-for-leader", f"{m.sender} {m.epoch}"),
-        Send(m.sender, VoteReply(s.group, st.me, m.epoch, m.sender, True)),
-    ]
-    return st, acts
-
-
-def _announce(st: DaemonState) -> ConfigAnnounce:
-    return ConfigAnnounce(st.settings.group, st.me, st.config, st.epoch)
-
-
-def _backing(st: DaemonState, m: VoteRequest, now: float) -> str:
-    """Why this daemon will not help a newer epoch pre-empt a failover in progress, or "".
-
-    A consistency failover waits out the old primary's write lease, which is longer than
-    ``election_timeout``: a daemon that lost the election (or saw the primary down late)
-    would stand for the next epoch while the leader is still waiting, and the voters would
-    abandon a failover that was going to succeed.  So the leader of an epoch refuses newer
-    epochs while its plan runs (it aborts itself after ``failover_timeout``), and a voter
-    that backed another candidate refuses newer epochs until that epoch has a config or
-    ``failover_timeout`` has passed since its vote.  Refusing a vote is always safe; the
-    cost is that a leader that dies mid-failover is replaced after ``failover_timeout``
-    (as in Sentinel), not after ``election_timeout``.
-    """
-    if m.epoch <= st.epoch:
-        return ""
-    if st.role == LEADER and st.failover is not None:
-        return f"leading the failover of epoch {st.failover.epoch}"
-    if (
-        st.role == FOLLOWER
-        and st.vote not in (None, st.me, m.sender)
-        and st.config.epoch < st.epoch
-        and st.next_election is not None
-        and now < st.next_election
-    ):
-        return f"backing {st.vote} in epoch {st.epoch} until {st.next_election:.1f}"
-    return ""
-
-
-def _step_down(st: DaemonState) -> DaemonState:
-    """A newer epoch supersedes any candidacy or plan of ours."""
-    return st.replace(role=FOLLOWER, election=None, failover=None)
-
-
-def _vote_reply(st: DaemonState, m: VoteReply, now: float, rules: Rules) -> Result:
-    el = st.election
-    if st.role != CANDIDATE or el is None or m.candidate != st.me or m.epoch != el.epoch:
-        return st, []
-    if el.epoch <= st.restart_floor:
-        return st, []  # the restart rule: never lead an epoch persisted before a restart
-    if m.sender not in members(st.settings):
-        return st, []  # (the candidate's view is fixed while it stands: see membership)
-    if m.granted:
-        el = Election(**{**el.__dict__, "grants": el.grants | {m.sender}})
-    else:
-        el = Election(**{**el.__dict__, "refusals": el.refusals | {m.sender}})
-    st = st.replace(election=el)
-    if m.granted and rules.has_won(st.settings, el.grants):
-        return _elected(st, now, rules)
-    return st, []
 
 
 def _switchover(st: DaemonState, ev: Switchover, now: float, rules: Rules) -> Result:
