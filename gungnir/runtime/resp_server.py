@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from gungnir import __version__
-from gungnir.resp import NEED_DATA, ProtocolError, Push, Reader, ReplyError, SimpleString, encode
+from gungnir.resp import Push, ReplyError, SimpleString, encode
 from gungnir.runtime.globmatch import glob_match
+from gungnir.runtime.resp_request import RequestError, RequestParser
 
 __all__ = [
     "OK",
@@ -149,14 +150,12 @@ class RespConnection(asyncio.Protocol):
         self.peer: Any = None
         self.closed = False
         self._transport: asyncio.Transport | None = None
-        self._reader = server._new_reader()
+        self._parser = server._new_parser()
         self._queue: deque[Any] = deque()
         self._busy = False
         self._closing_after_flush = False
         self._poisoned = False
         self._task: asyncio.Task[None] | None = None
-        self._inline = b""  # an unterminated inline command line
-        self._pending = 0  # bytes fed since the last complete request
         self._read_paused = False
         self._write_paused = False
 
@@ -194,56 +193,24 @@ class RespConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed or self._closing_after_flush or self._poisoned:
             return
-        # ``_pending`` counts the bytes of a request still being assembled; the reader's own
-        # has_data() is no guide, since it may already have consumed a partial header.
-        if self._inline or (not self._pending and data[:1] != b"*"):
-            data = self._take_inline(data)
-        if data:
-            self._reader.feed(data)
-            self._pending += len(data)
-            while True:
-                try:
-                    item = self._reader.gets()
-                except ProtocolError as exc:
-                    # Answer the good requests before it first, then the error.
-                    self._poison(f"ERR Protocol error: {exc.message}")
-                    break
-                if item is NEED_DATA:
-                    break
-                self._queue.append(item)
-                self._pending = self._reader.buffered()  # the start of the next request
-                if not self._pending:
-                    break
-            # The reader's own limits bound one bulk string; this bounds a whole request.
-            if not self._poisoned and self._pending > self.server.max_request_bytes:
-                self._poison("ERR Protocol error: request too large")
+        parser = self._parser
+        parser.feed(data)
+        while True:
+            try:
+                request = parser.gets()
+            except RequestError as exc:
+                # Answer the good requests before it first, then the error.
+                self._poison(f"ERR Protocol error: {exc.message}")
+                break
+            if request is None:
+                break
+            self._queue.append(request)
+        # The parser bounds one bulk string; this bounds a whole request.
+        if not self._poisoned and parser.partial_bytes() > self.server.max_request_bytes:
+            self._poison("ERR Protocol error: request too large")
         if not self._busy:
             self._process()
         self._update_reading()
-
-    def _take_inline(self, data: bytes) -> bytes:
-        """Inline commands (``PING`` and a newline typed into nc): split lines on whitespace.
-
-        Returns the bytes that follow the inline lines and start a RESP request (``*``).
-        Like Valkey, an unterminated inline line longer than 64 KiB is an error.
-        """
-        buf = self._inline + data
-        self._inline = b""
-        while buf:
-            if buf[:1] == b"*":
-                return buf
-            end = buf.find(b"\n")
-            if end < 0:
-                if len(buf) > 64 * 1024:
-                    self._poison("ERR Protocol error: too big inline request")
-                    return b""
-                self._inline = buf
-                return b""
-            line, buf = buf[:end].rstrip(b"\r"), buf[end + 1 :]
-            words = line.split()
-            if words:
-                self._queue.append(words)
-        return b""
 
     def _poison(self, message: str) -> None:
         self._queue.append(_Fatal(message))
@@ -309,10 +276,6 @@ class RespConnection(asyncio.Protocol):
     def _run(self, request: Any) -> Any:
         if isinstance(request, _Fatal):
             return request
-        if not isinstance(request, list) or not all(type(a) is bytes for a in request):
-            return _Fatal("ERR Protocol error: a request must be an array of bulk strings")
-        if not request:
-            return Frames(())  # Valkey ignores an empty array
         try:
             return self.server.dispatch(self, request)
         except CommandError as exc:
@@ -335,7 +298,7 @@ class RespConnection(asyncio.Protocol):
     def _fatal(self, message: str) -> None:
         """Answer a framing error and close: the rest of the stream cannot be trusted."""
         self._queue.clear()
-        self._reader = self.server._new_reader()  # drop buffered garbage now
+        self._parser = self.server._new_parser()  # drop buffered garbage now
         if self._transport is not None and not self.closed:
             self._transport.write(encode(ReplyError(message), protocol=self.protocol))
             self._transport.close()
@@ -553,8 +516,8 @@ class RespServer:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _new_reader(self) -> Any:
-        return Reader(max_bulk_len=self.max_request_bytes)
+    def _new_parser(self) -> RequestParser:
+        return RequestParser(max_bulk=self.max_request_bytes)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> int:
         """Listen; return the bound port (useful with ``port=0``)."""

@@ -334,12 +334,13 @@ def test_command_errors_keep_the_connection() -> None:
 @pytest.mark.parametrize(
     "garbage",
     [
-        b"$3\r\nfoo\r\n",  # a bulk string, not an array
         b"*1\r\n:1\r\n",  # an integer inside a request
         b"*2\r\n$4\r\nECHO\r\n*1\r\n$1\r\na\r\n",  # nested array
         b"*1\r\n$-5\r\n",  # negative length
-        b"*1\r\n$3\r\nfoo\r\n\x00",  # good request, then a NUL where a request should start
+        b"*1\r\n$3\r\nfoo\r\n*1\r\n\x00",  # good request, then a NUL where a bulk should start
         b"*x\r\n",
+        b"*1\r\n+foo\r\n",  # a simple string where a bulk must be
+        b"*2147483648\r\n",  # answered at once, not waited on
         b"*1\r\n$3\r\nfoobar\r\n",  # bulk longer than announced
     ],
 )
