@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import membership
+from . import membership, nodesettings
 from .actions import (
     Action,
     Broadcast,
@@ -54,15 +54,19 @@ def corrections(st: DaemonState) -> list[Action]:
     out: list[Action] = []
     others_primary = [v.node for v in st.nodes if v.node != p and v.reachable and v.role == PRIMARY]
     if pv.role != PRIMARY:
-        if not others_primary:
-            out.append(Promote(p, cfg.epoch))
-        return out
+        # The config's primary was demoted behind our back (a manual REPLICAOF, a node
+        # restarted as a replica).  Clients are routed to it, so it must become primary again,
+        # but never beside another: demote every other primary first (to follow it, so they
+        # keep their data flowing towards it), and promote it once none is left in sight.
+        if others_primary:
+            return [Repoint(n, p, cfg.epoch) for n in others_primary]
+        return [Promote(p, cfg.epoch)]
     isolated = st.isolated_since is not None
+    min_replicas, lag = nodesettings.wanted(s, pv)
     if not isolated and pv.paused:
-        out.append(Unfence(p, cfg.epoch, s.write_quorum))
-    elif not isolated and pv.min_replicas != s.write_quorum and vetted(st, pv.offset):
-        lag = max(1, int(s.min_replicas_max_lag))
-        out.append(SetWriteQuorum(p, cfg.epoch, s.write_quorum, lag))
+        out.append(Unfence(p, cfg.epoch, min_replicas))
+    elif not isolated and nodesettings.drifted(s, pv) and vetted(st, pv.offset):
+        out.append(SetWriteQuorum(p, cfg.epoch, min_replicas, lag))
     for v in st.nodes:
         if v.node == p or not v.reachable:
             continue
@@ -82,11 +86,16 @@ def vetted(st: DaemonState, offset: int) -> bool:
     back empty while the replicas that hold the data are out of sight stays fenced until
     they return, and :func:`~gungnir.core.machine.flag_unvetted_empty_primary` then fails
     over to one of them.
+
+    Under either policy a node whose settings could not all be read back is not vetted: its
+    start fence stays (design rule 10).
     """
     s = st.settings
+    pv = st.view(st.config.primary) if st.config.primary is not None else None
+    if pv is not None and not pv.settings_ok:
+        return False  # settings that cannot be verified: never lifted (design rule 10)
     if s.policy != CONSISTENCY:
         return True
-    pv = st.view(st.config.primary) if st.config.primary is not None else None
     if pv is None or pv.min_replicas != UNMEETABLE_REPLICAS:
         return True  # not fenced: a quorum change, not a lift
     return holds_committed(st, offset, float("-inf"))
@@ -97,6 +106,22 @@ def needs_election(st: DaemonState) -> bool:
     if st.drift_since is None or st.epoch <= st.config.epoch:
         return False
     return True
+
+
+def describe(todo: list[Action], epoch: int) -> str:
+    """One line for operators and subscribers: which corrections this round sends, so a
+    repaired drift is never silent (``+drift-corrected``)."""
+    parts = []
+    for a in todo:
+        if isinstance(a, Repoint):
+            parts.append(f"repoint {a.node} -> {a.primary}")
+        elif isinstance(a, Promote):
+            parts.append(f"promote {a.node}")
+        elif isinstance(a, Unfence):
+            parts.append(f"unfence {a.node}")
+        elif isinstance(a, SetWriteQuorum):
+            parts.append(f"min-replicas-to-write {a.min_replicas} on {a.node}")
+    return f"epoch {epoch}: " + ", ".join(parts)
 
 
 def tick(st: DaemonState, ev: Tick, now: float) -> Result:
@@ -113,7 +138,7 @@ def tick(st: DaemonState, ev: Tick, now: float) -> Result:
         return st.replace(confirm=c), [Broadcast(query)]
     if not has_majority(s, c.acks) or st.drift_since is None or c.nonce < st.drift_since:
         return st, []
-    acts: list[Action] = []
+    acts: list[Action] = [Notify("+drift-corrected", describe(todo, st.config.epoch))]
     for a in todo:
         acts.append(a)
         if isinstance(a, Repoint):

@@ -1,6 +1,7 @@
 """``gungnir verify``: run the exhaustive model checker from the command line.
 
 ``--scope voter-change`` runs the voter-change explorations of :mod:`.reconfig`.
+``--scope drift`` checks Convergence from every drifted arrangement of the nodes (:mod:`.drift`).
 ``--scope default`` (the default) runs the complete ``default`` scope and then the
 breadth-first ``prefix`` of the full-fault scope (see :mod:`.scopes`); other names run one
 scope.  Exit status: 0 when every scope was explored (completely, or up to the scope's own
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from gungnir.core import Rules
+from gungnir.core import AVAILABILITY, CONSISTENCY, Rules
 from gungnir.progress import Progress
 from gungnir.verify.explore import explore
 from gungnir.verify.invariants import default_invariants
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--scope",
-        choices=[*sorted(SCOPES), "voter-change"],
+        choices=[*sorted(SCOPES), "voter-change", "drift"],
         default="default",
         help="voter-change: every joint-consensus exploration and random walk of "
         "docs/voter-changes.md (a model of its own: the other options do not apply)",
@@ -102,6 +103,8 @@ def main(argv: list[str]) -> int:
         from gungnir.verify import reconfig
 
         return reconfig.main()
+    if args.scope == "drift":
+        return _drift(args)
     if args.mutant:
         mu = next(m for m in mutants() if m.name == args.mutant)
         runs: list[tuple[Scope, Rules | None]] = [(mu.scope, mu.rules)]
@@ -113,6 +116,19 @@ def main(argv: list[str]) -> int:
         if rc == 1:
             return 1
         worst = max(worst, rc)
+    return worst
+
+
+def _drift(args: argparse.Namespace) -> int:
+    """``--scope drift``: Convergence from every drifted arrangement of the nodes (both
+    policies, or ``--policy``) on the ``default`` scope's 3 daemons x 3 nodes."""
+    from gungnir.verify.drift import check_drift
+
+    worst = 0
+    for policy in [args.policy] if args.policy else [CONSISTENCY, AVAILABILITY]:
+        res = check_drift(Model(dataclasses.replace(SCOPES["default"], policy=policy)))
+        print(f"gungnir verify: policy {policy}: {res.summary()}", flush=True)
+        worst = max(worst, 0 if res.ok else 1)
     return worst
 
 
