@@ -22,21 +22,27 @@ import dataclasses
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gungnir.core.settings import Settings
+from gungnir.migrate_deploy import name_daemons, own_addresses, refuse_shared_nodes, stray_sentinels
+from gungnir.migrate_timing import DEFAULTS, expected_failover, scaled_timings, settings_of
 from gungnir.runtime.config import GroupConfig
 from gungnir.runtime.startfence import start_fence_lines
-from gungnir.sentinelconf import WILDCARDS, Address, MigrateError, Monitor, SentinelConf, parse
+from gungnir.sentinelconf import (
+    WILDCARDS,
+    Address,
+    MigrateError,
+    Monitor,
+    SentinelConf,
+    fmt_address,
+    parse,
+)
 
 __all__ = ["MigrateError", "Monitor", "Output", "SentinelConf", "main", "migrate", "parse"]
 
-_DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in dataclasses.fields(Settings) if f.default is not dataclasses.MISSING
-}
 #: The runtime's default node-action timeout, for failover_timeout.
 _ACTION_TIMEOUT = GroupConfig.action_timeout
 
@@ -51,6 +57,8 @@ class Output:
     source: str
     doc: dict[str, Any]
     notes: list[str]
+    #: what the operator must look at before starting the daemon (also among the notes)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def render(self) -> str:
         """YAML the daemon's loader reads, with the explanations as comments on top."""
@@ -74,9 +82,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width) or [""]
 
 
-def _fmt(addr: Address) -> str:
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+_fmt = fmt_address
 
 
 def _seconds(ms: int) -> float:
@@ -87,92 +93,118 @@ def migrate(
     confs: Sequence[SentinelConf],
     *,
     addresses: Sequence[Address | None] = (),
+    names: Sequence[str | None] = (),
+    peers: Mapping[str, Address] | None = None,
+    add_daemons: Mapping[str, Address] | None = None,
     state_dir: str = "/var/lib/gungnir",
     secret_file: str = "/etc/gungnir/secret",
     policy: str = "availability",
 ) -> list[Output]:
-    """One :class:`Output` per input Sentinel; raise :class:`MigrateError` when the
-    deployment cannot be expressed (fewer than 3 Sentinels, unknown own address...)."""
+    """One :class:`Output` per input Sentinel and per added daemon; raise
+    :class:`MigrateError` when the deployment cannot be expressed (fewer than 3 daemons, two
+    groups on the same nodes, an unknown own address...).
+
+    Voters are named here, never gathered from Sentinel's gossip (design rule 9): each
+    input is the daemon ``names[i]`` (default ``d1``, ``d2``... in input order), ``peers``
+    are daemons migrated elsewhere (named, no output here) and ``add_daemons`` are new
+    daemons without a Sentinel behind them (their configuration is written too: the way
+    to a third voter for a deployment of two Sentinels).  ``known-sentinel`` lines only
+    cross-check that list: one naming an address nobody named is a warning, not a voter.
+    """
     if not confs:
         raise MigrateError("no sentinel.conf given")
     if policy not in ("availability", "consistency"):
         raise MigrateError(f"policy must be availability or consistency, got {policy!r}")
-    selves: list[Address] = []
-    for i, conf in enumerate(confs):
-        addr = addresses[i] if i < len(addresses) and addresses[i] else conf.address()
-        if addr is None:
-            raise MigrateError(
-                f"{conf.path}: cannot tell this Sentinel's own address (no 'sentinel "
-                f"announce-ip', bind is {' '.join(conf.bind) or 'unset'}); pass --address "
-                "HOST:PORT for it"
-            )
-        if addr in selves:
-            raise MigrateError(f"{conf.path}: two inputs are the same Sentinel {_fmt(addr)}")
-        selves.append(addr)
-    everyone = set(selves)
-    for conf in confs:
-        for mon in conf.monitors.values():
-            everyone.update(mon.sentinels)
-    names = {addr: f"d{i + 1}" for i, addr in enumerate(sorted(everyone))}
-    peers = {names[a]: _fmt(a) for a in sorted(everyone)}
+    selves = own_addresses(confs, addresses)
+    peers, add_daemons = dict(peers or {}), dict(add_daemons or {})
+    daemons = name_daemons(confs, selves, names, peers, add_daemons)
+    by_addr = {a: n for n, a in daemons.items()}
+    peer_text = {n: _fmt(a) for n, a in daemons.items()}
+    warnings = stray_sentinels(confs, by_addr)
 
     group_docs: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for group in sorted({g for c in confs for g in c.monitors}):
-        group_docs[group] = _group(group, confs, selves, names, policy)
+        group_docs[group] = _group(group, confs, selves, daemons, [*peers, *add_daemons], policy)
+    refuse_shared_nodes(group_docs)
+    for _, gnotes in group_docs.values():
+        warnings.extend(n for n in gnotes if n.startswith("WARNING"))
 
+    sources: list[tuple[SentinelConf | None, Address]] = [*zip(confs, selves, strict=True)]
+    sources += [(None, a) for a in add_daemons.values()]
     outputs = []
-    for conf, me in zip(confs, selves, strict=True):
+    for conf, me in sources:
+        name = by_addr[me]
         notes = [
-            f"This Sentinel ({_fmt(me)}) becomes daemon {names[me]}, listening on the same "
+            *warnings,
+            f"This Sentinel ({_fmt(me)}) becomes daemon {name}, listening on the same "
             "address: gungnir's endpoint speaks the Sentinel commands, so clients keep their "
-            "Sentinel list. Stop the Sentinel before starting the daemon.",
-            "peers: every Sentinel named by these files (inputs and known-sentinel lines), "
-            "fixed and by name; gungnir never learns members from gossip. "
-            + ", ".join(f"{n}={a}" for n, a in peers.items()),
+            "Sentinel list. Stop the Sentinel before starting the daemon."
+            if conf is not None
+            else f"Daemon {name} ({_fmt(me)}) is new: no Sentinel ran there (--add-daemon). "
+            "Run it on a host of its own, so that one host lost leaves a majority.",
+            "peers: the daemons named for this migration (inputs in order d1, d2... unless "
+            "--name says otherwise, --peer and --add-daemon), fixed and by name; "
+            "known-sentinel lines (Sentinel's gossip) only cross-check them. "
+            + ", ".join(f"{n}={a}" for n, a in peer_text.items()),
             f"secret_file {secret_file}: peers authenticate with an HMAC over a shared "
             "secret (Sentinel's sentinel-pass is not reused). Create it on every daemon "
             "with the same content, e.g. `openssl rand -hex 32`, mode 0600.",
-            f"state_dir {state_dir}: the daemon's epoch and vote, fsynced before it answers; "
+            f"state_dir {state_dir}/{name}: the daemon's epoch and vote, fsynced before it "
+            "answers; one directory per daemon, so daemons sharing a host never share state. "
             "Sentinel's epochs are not carried over (gungnir's start from this state).",
         ]
-        bind_host = next((h.lstrip("-") for h in conf.bind if h not in WILDCARDS), "0.0.0.0")
         daemon: dict[str, Any] = {
-            "id": names[me],
-            "bind": _fmt((bind_host, conf.port)),
-            "state_dir": state_dir,
+            "id": name,
+            "bind": _fmt(me if conf is None else (_bind_host(conf), conf.port)),
+            "state_dir": f"{state_dir}/{name}",
             "secret_file": secret_file,
         }
-        if conf.requirepass:
-            daemon["sentinel_password"] = conf.requirepass
-            notes.append(
-                "sentinel_password: from requirepass; clients AUTH to the daemon with it as "
-                "they did to Sentinel."
-            )
-        tls = _tls(conf, notes)
-        if tls:
-            daemon["tls"] = tls
+        if conf is not None:
+            _sentinel_endpoint(conf, daemon, notes)
         groups = {}
-        for group in conf.monitors:
-            doc, gnotes = group_docs[group]
+        for group, (doc, gnotes) in group_docs.items():
+            if conf is not None and group not in conf.monitors:
+                continue
             groups[group] = doc
-            notes.extend(gnotes)
-            if names[me] not in doc["voters"]:
-                notes.append(f"group {group}: {names[me]} is an observer (not in voters).")
-        for lineno, key, why in conf.dropped:
+            notes.extend(n for n in gnotes if not n.startswith("WARNING"))
+            if name not in doc["voters"]:
+                notes.append(f"group {group}: {name} is an observer (not in voters).")
+        for lineno, key, why in conf.dropped if conf is not None else ():
             notes.append(f"dropped line {lineno} '{key}': {why}.")
-        doc = {"daemon": daemon, "peers": dict(peers), "groups": groups}
-        _check(doc, conf.path)
-        outputs.append(Output(names[me], conf.path, doc, notes))
+        doc = {"daemon": daemon, "peers": dict(peer_text), "groups": groups}
+        source = conf.path if conf is not None else f"--add-daemon {name}={_fmt(me)}"
+        _check(doc, source)
+        outputs.append(Output(name, source, doc, notes, list(warnings)))
     return outputs
+
+
+def _bind_host(conf: SentinelConf) -> str:
+    return next((h.lstrip("-") for h in conf.bind if h not in WILDCARDS), "0.0.0.0")
+
+
+def _sentinel_endpoint(conf: SentinelConf, daemon: dict[str, Any], notes: list[str]) -> None:
+    """What the Sentinel's own endpoint settings become: its client password and TLS."""
+    if conf.requirepass:
+        daemon["sentinel_password"] = conf.requirepass
+        notes.append(
+            "sentinel_password: from requirepass; clients AUTH to the daemon with it as "
+            "they did to Sentinel."
+        )
+    tls = _tls(conf, notes)
+    if tls:
+        daemon["tls"] = tls
 
 
 def _group(
     group: str,
     confs: Sequence[SentinelConf],
     selves: Sequence[Address],
-    names: dict[Address, str],
+    daemons: Mapping[str, Address],
+    elsewhere: Sequence[str],
     policy: str,
 ) -> tuple[dict[str, Any], list[str]]:
+    """The group's document and notes; notes starting with WARNING are the operator's to
+    act on.  ``elsewhere``: daemons without an input here, taken to watch every group."""
     seen = [
         (c, c.monitors[group], me)
         for c, me in zip(confs, selves, strict=True)
@@ -204,20 +236,28 @@ def _group(
         f"({len(ordered) - 1} replicas); names are stable labels gungnir uses in logs and "
         "metrics. gungnir finds the primary by probing, as Sentinel does."
     )
+    if len(ordered) == 1:
+        notes.append(
+            f"WARNING: {p} no known-replica line in any input, so the group holds only its "
+            f"primary {_fmt(mon.primary)} and can never fail over. Sentinel writes those lines "
+            "once it has seen the replicas: migrate files of a running Sentinel, or add the "
+            f"replicas under groups.{group}.nodes in every written file."
+        )
 
-    watchers = {me for _, _, me in seen}
-    for _, m, _ in seen:
-        watchers.update(m.sentinels)
-    ranked = sorted(watchers, key=lambda a: int(names[a][1:]))
-    n = len(ranked)
+    by_addr = {a: n for n, a in daemons.items()}
+    order = list(daemons)
+    watchers = sorted({by_addr[me] for _, _, me in seen} | set(elsewhere), key=order.index)
+    n = len(watchers)
     if n < 3:
+        missing = ", ".join(f"d{i}" for i in range(len(daemons) + 1, len(daemons) + 4 - n))
         raise MigrateError(
-            f"{p} watched by {n} Sentinel(s) ({', '.join(map(_fmt, ranked))}); gungnir needs 3 "
-            "or 5 voting daemons so that a majority survives one failure: add Sentinels to "
-            "the deployment (or their files here) first"
+            f"{p} watched by {n} daemon(s) ({', '.join(watchers)}); gungnir needs 3 or 5 "
+            "voting daemons so that a majority survives one failure. A daemon needs no "
+            "Sentinel, only a host of its own: add one with --add-daemon NAME=HOST:PORT "
+            f"(e.g. {missing}) and its configuration is written too"
         )
     size = 5 if n >= 5 else 3
-    voters = [names[a] for a in ranked[:size]]
+    voters = watchers[:size]
     if n != size:
         notes.append(
             f"{p} voters = {', '.join(voters)}: gungnir's voter set is exactly 3 or 5 "
@@ -265,15 +305,15 @@ def _group(
     if down_ms:
         notes.append(
             f"{p} down_after = {down:g} s (down-after-milliseconds {down_ms}) kept; gungnir's "
-            f"default would be {_DEFAULTS['down_after']} s. Detection takes down_after plus up "
+            f"default would be {DEFAULTS['down_after']} s. Detection takes down_after plus up "
             "to one probe_interval; the failover time is below (docs/tuning.md)."
         )
     else:
         notes.append(
             f"{p} down_after = 30 s: Sentinel's default (no down-after-milliseconds line), "
-            f"kept so detection does not change; gungnir's default is {_DEFAULTS['down_after']} s."
+            f"kept so detection does not change; gungnir's default is {DEFAULTS['down_after']} s."
         )
-    report_ttl = float(_DEFAULTS["report_ttl"])
+    report_ttl = float(DEFAULTS["report_ttl"])
     if down > report_ttl:
         doc["report_ttl"] = 2 * down
         notes.append(
@@ -281,7 +321,7 @@ def _group(
             "fresh at least down_after, or reports from daemons that noticed at different "
             "times never add up to the quorum."
         )
-    probe = float(_DEFAULTS["probe_interval"])
+    probe = float(DEFAULTS["probe_interval"])
     if down < 3 * probe:
         doc["probe_interval"] = round(down / 3, 3)
         notes.append(
@@ -292,7 +332,7 @@ def _group(
     if max(0.2, min(1.0, down / 2)) >= down:
         doc["probe_timeout"] = round(down / 2, 3)
         notes.append(f"{p} probe_timeout = {doc['probe_timeout']:g} s: must be < down_after.")
-    timings, tnotes = _scaled_timings(down, float(doc.get("probe_interval", probe)))
+    timings, tnotes = scaled_timings(down, float(doc.get("probe_interval", probe)))
     doc.update(timings)
     notes.extend(f"{p} {n}" for n in tnotes)
 
@@ -301,13 +341,13 @@ def _group(
     notes.append(
         f"{p} failover_timeout = {doc['failover_timeout']:g} s "
         + (f"(failover-timeout {ft_ms}) kept" if ft_ms else "(Sentinel's default 180000 ms)")
-        + f"; gungnir's default is {_DEFAULTS['failover_timeout']} s. In gungnir it bounds one "
+        + f"; gungnir's default is {DEFAULTS['failover_timeout']} s. In gungnir it bounds one "
         "leader's whole failover before another epoch may try; Sentinel also uses it for "
         "retries (twice the value) and replica reconfiguration."
     )
     # The lease does not depend on the policy: measure it before the consistency rule on
     # failover_timeout is checked, so a short Sentinel failover-timeout can be raised.
-    settings = _settings_of(group, {**doc, "policy": "availability"})
+    settings = settings_of(group, {**doc, "policy": "availability"})
     if policy == "consistency":
         need = settings.promote_after + settings.lease
         if doc["failover_timeout"] <= need:
@@ -319,8 +359,8 @@ def _group(
                 "primary is unreachable would always time out."
             )
             doc["failover_timeout"] = raised
-    settings = _settings_of(group, doc)
-    notes.append(f"{p} {_expected_failover(settings)}")
+    settings = settings_of(group, doc)
+    notes.append(f"{p} {expected_failover(settings)}")
     if mon.parallel_syncs is not None:
         doc["parallel_syncs"] = mon.parallel_syncs
         notes.append(f"{p} parallel_syncs = {mon.parallel_syncs} kept (same meaning).")
@@ -343,94 +383,6 @@ def _group(
             for lineno, key, why in m.dropped:
                 notes.append(f"{p} dropped line {lineno} '{key}': {why}.")
     return doc, notes
-
-
-def _scaled_timings(down: float, probe: float) -> tuple[dict[str, float], list[str]]:
-    """fence_after, max_clock_drift, promote_after and election_jitter for a down_after
-    shorter than gungnir's default, scaled with it; nothing for a longer one.
-
-    Why: with a short down_after the default promote_after (4.5 s) and not detection would
-    set the failover time, so a Sentinel tuned to fail over in about a second would fail over
-    in five.  The defaults are one point of a rule that scales: fence_after = 2/3 down_after
-    (never under two probe intervals), max_clock_drift = 1/6 down_after (never under 0.1 s),
-    and promote_after = fence_after + probe_interval + max_clock_drift (the start-up timing
-    rule) + three probe intervals of margin, the time an isolated daemon needs to see its
-    peer links drop (a beat plus a timeout of two beats).  At down_after 3.0 s that gives
-    exactly the defaults 2.0, 0.5 and 4.5 s; the demo's timings (fence_after 0.5, probes 0.1,
-    drift 0.1, promote_after 1.0) keep the same three-probe margin.  Shorter only costs
-    availability: fence_after is how long a daemon tolerates losing its peers before it
-    pauses writes on the primaries it reaches; the timing rule (safety) is kept.
-    """
-    base = float(_DEFAULTS["down_after"])
-    if down >= base:
-        return {}, [
-            f"fence_after {_DEFAULTS['fence_after']} s (a daemon cut off from a majority fences "
-            f"the primaries it still reaches) and promote_after {_DEFAULTS['promote_after']} s "
-            "(the majority side's wait before promoting an unfenced primary; Sentinel has "
-            f"neither) left at the defaults, which are made for down_after {base:g} s: from "
-            f"down_after {_DEFAULTS['promote_after']} s on, detection, not promote_after, sets "
-            "the failover time."
-        ]
-    k = down / base
-    fence = round(max(2 * probe, float(_DEFAULTS["fence_after"]) * k), 3)
-    drift = round(max(0.1, float(_DEFAULTS["max_clock_drift"]) * k), 3)
-    promote = round(fence + 4 * probe + drift, 3)
-    jitter = round(float(_DEFAULTS["election_jitter"]) * k, 3)
-    out = {
-        "fence_after": fence,
-        "promote_after": promote,
-        "max_clock_drift": drift,
-        "election_jitter": jitter,
-    }
-    notes = [
-        f"promote_after = {promote:g} s, fence_after = {fence:g} s, max_clock_drift = "
-        f"{drift:g} s, election_jitter = {jitter:g} s (defaults {_DEFAULTS['promote_after']}, "
-        f"{_DEFAULTS['fence_after']}, {_DEFAULTS['max_clock_drift']}, "
-        f"{_DEFAULTS['election_jitter']} s, made for down_after {base:g} s), scaled with the "
-        "short down_after: the majority side promotes a dead primary only promote_after after "
-        "its last reply, so the default would make the failover take about "
-        f"{_DEFAULTS['promote_after']} s whatever down_after is. The start-up timing rule "
-        f"still holds with the defaults' margin (fence_after + probe_interval + "
-        f"max_clock_drift + 3 probe intervals = {promote:g} s = promote_after): a daemon cut "
-        "off from its peers fences its primary before the other side promotes.",
-        f"the trade-off: a daemon that loses a majority of its peers for about "
-        f"{fence + 3 * probe:.2g} s (fence_after plus the 3 probe intervals it takes to see "
-        "the links drop) fences the primaries it reaches, so a peer-network hiccup that long "
-        "pauses writes (no data is lost); raise fence_after and promote_after together if the "
-        f"daemons' network is less reliable. max_clock_drift {drift:g} s over windows of a "
-        "few seconds still allows clocks to run apart by percents, where NTP keeps them within "
-        "parts per million.",
-    ]
-    return out, notes
-
-
-def _settings_of(group: str, doc: dict[str, Any]) -> Settings:
-    """The core settings a group document gives (validated: an error here is a bug of the
-    planning above, caught again by :func:`_check`)."""
-    keys = {f.name for f in dataclasses.fields(Settings)}
-    values = {k: v for k, v in doc.items() if k in keys and k not in ("nodes", "voters")}
-    return Settings(group=group, voters=tuple(doc["voters"]), nodes=tuple(doc["nodes"]), **values)
-
-
-def _expected_failover(s: Settings) -> str:
-    """The write unavailability after a primary's crash, by docs/tuning.md's arithmetic:
-    max(down_after + U(0, election_jitter), promote_after) + up to one probe_interval."""
-    low = max(s.down_after, s.promote_after)
-    high = max(s.down_after + s.election_jitter, s.promote_after) + s.probe_interval
-    text = (
-        f"expected failover after the primary crashes (write unavailability): {low:.1f} to "
-        f"{high:.1f} s, max(down_after + U(0, election_jitter), promote_after) + up to one "
-        "probe_interval (docs/tuning.md)"
-    )
-    if s.policy == "consistency":
-        text += (
-            f", plus the write lease ({s.lease:g} s) when the old primary cannot be fenced, "
-            f"so up to {high + s.lease:.1f} s"
-        )
-    return text + (
-        "; Sentinel with the same down-after-milliseconds takes down-after plus its own "
-        "election and promotion (bench/test_bench_failover.py measures both in one run)."
-    )
 
 
 def _start_fence_note(p: str, user: str | None, password: bool) -> str:
@@ -509,12 +461,58 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="a Sentinel's own address when its file does not say (once per input, in order)",
     )
-    ap.add_argument("--state-dir", default="/var/lib/gungnir")
+    ap.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the daemon name of an input (once per input, in order; default d1, d2...)",
+    )
+    ap.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a daemon migrated elsewhere (a voter; its file is not written here)",
+    )
+    ap.add_argument(
+        "--add-daemon",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a new daemon with no Sentinel behind it (its configuration is written too)",
+    )
+    ap.add_argument(
+        "--state-dir",
+        default="/var/lib/gungnir",
+        help="base directory; each daemon keeps its state in a subdirectory named after it",
+    )
     ap.add_argument("--secret-file", default="/etc/gungnir/secret")
     ap.add_argument("--policy", choices=("availability", "consistency"), default="availability")
     ap.add_argument("--force", action="store_true", help="overwrite existing output files")
     ap.add_argument("-q", "--quiet", action="store_true", help="no explanations on stderr")
     return ap
+
+
+def _address(text: str, what: str) -> Address:
+    from gungnir.runtime.config import ConfigError, parse_address
+
+    try:
+        return parse_address(text, what)
+    except ConfigError as exc:
+        raise MigrateError(str(exc)) from None
+
+
+def _named(items: Sequence[str], what: str) -> dict[str, Address]:
+    out: dict[str, Address] = {}
+    for item in items:
+        name, sep, addr = item.partition("=")
+        if not sep or not name:
+            raise MigrateError(f"{what} takes NAME=HOST:PORT, got {item!r}")
+        if name in out:
+            raise MigrateError(f"{what}: daemon name {name!r} is given twice")
+        out[name] = _address(addr, what)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -528,17 +526,13 @@ def main(argv: list[str]) -> int:
             except (OSError, UnicodeDecodeError) as exc:
                 raise MigrateError(f"cannot read {path}: {exc}") from None
             confs.append(parse(text, path))
-        addresses: list[Address | None] = []
-        for a in args.address:
-            from gungnir.runtime.config import ConfigError, parse_address
-
-            try:
-                addresses.append(parse_address(a, "--address"))
-            except ConfigError as exc:
-                raise MigrateError(str(exc)) from None
+        addresses: list[Address | None] = [_address(a, "--address") for a in args.address]
         outputs = migrate(
             confs,
             addresses=addresses,
+            names=args.name,
+            peers=_named(args.peer, "--peer"),
+            add_daemons=_named(args.add_daemon, "--add-daemon"),
             state_dir=args.state_dir,
             secret_file=args.secret_file,
             policy=args.policy,
@@ -548,7 +542,9 @@ def main(argv: list[str]) -> int:
             targets = [Path(args.out_dir) / f"{o.daemon_id}.yaml" for o in outputs]
         elif args.output:
             if len(outputs) != 1:
-                raise MigrateError("-o takes one input; use --out-dir for several")
+                raise MigrateError(
+                    "-o writes one file, and this migration writes several: --out-dir"
+                )
             targets = [Path(args.output)]
         else:
             if len(outputs) != 1:
@@ -569,6 +565,8 @@ def main(argv: list[str]) -> int:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(text)
+        for warning in output.warnings if args.quiet else ():
+            print(f"{output.source}: {warning}", file=sys.stderr)
         if not args.quiet:
             where = target or "stdout"
             print(f"{output.source} -> {where} (daemon {output.daemon_id})", file=sys.stderr)

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Address", "MigrateError", "Monitor", "SentinelConf", "parse", "split_line"]
+__all__ = [
+    "Address",
+    "MigrateError",
+    "Monitor",
+    "SentinelConf",
+    "fmt_address",
+    "parse",
+    "split_line",
+]
 
 Address = tuple[str, int]
 
@@ -56,6 +64,12 @@ _DROPPED_MONITOR = {
     "rename-command": "gungnir sends ROLE, INFO, REPLICAOF, CONFIG SET and CLIENT PAUSE under "
     "their own names; renamed commands on the nodes are not supported",
 }
+
+
+def fmt_address(addr: Address) -> str:
+    """``host:port``, with IPv6 hosts in brackets, as gungnir's configuration writes them."""
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class MigrateError(ValueError):
@@ -195,6 +209,10 @@ def parse(text: str, path: str = "<sentinel.conf>") -> SentinelConf:
     """Parse a sentinel.conf as Sentinel would read it; raise :class:`MigrateError` on a line
     Sentinel itself would refuse, naming the file and line."""
     conf = SentinelConf(path=path)
+    # Sentinel applies every 'monitor' line first and the lines about a group after them,
+    # whatever their order in the file (Valkey 9.1.2 loads 'sentinel failover-timeout g 1'
+    # above 'sentinel monitor g ...'); a group that no monitor line names is an error.
+    later: list[tuple[str, list[str], str, int]] = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         where = f"{path}:{lineno}"
         stripped = raw.strip()
@@ -205,7 +223,9 @@ def parse(text: str, path: str = "<sentinel.conf>") -> SentinelConf:
         if key == "sentinel":
             if len(args) < 2:
                 raise MigrateError(f"{where}: 'sentinel' needs a sub-command")
-            _sentinel_line(conf, args[1].lower(), args[2:], where, lineno)
+            sub, rest = args[1].lower(), args[2:]
+            if _sentinel_line(conf, sub, rest, where, lineno):
+                later.append((sub, rest, where, lineno))
         elif key == "port":
             conf.port = _port(_one(args, where), where)
         elif key == "bind":
@@ -222,6 +242,8 @@ def parse(text: str, path: str = "<sentinel.conf>") -> SentinelConf:
             conf.dropped.append((lineno, key, "not a setting gungnir has"))
     if not conf.monitors:
         raise MigrateError(f"{path}: no 'sentinel monitor' line: this is not a Sentinel config")
+    for sub, rest, where, lineno in later:
+        _group_line(conf, sub, rest, where, lineno)
     return conf
 
 
@@ -231,7 +253,9 @@ def _one(args: list[str], where: str) -> str:
     return args[1]
 
 
-def _sentinel_line(conf: SentinelConf, sub: str, rest: list[str], where: str, lineno: int) -> None:
+def _sentinel_line(conf: SentinelConf, sub: str, rest: list[str], where: str, lineno: int) -> bool:
+    """Apply a line about Sentinel itself; True for a line about a group, applied once
+    every monitor line is read."""
     if sub == "monitor":
         if len(rest) != 4:
             raise MigrateError(f"{where}: usage: sentinel monitor <name> <host> <port> <quorum>")
@@ -241,25 +265,26 @@ def _sentinel_line(conf: SentinelConf, sub: str, rest: list[str], where: str, li
         conf.monitors[name] = Monitor(
             name, (host, _port(port, where)), _int(quorum, where, "quorum", 1), lineno
         )
-        return
-    if sub == "announce-ip":
+    elif sub == "announce-ip":
         conf.announce_ip = rest[0] if rest and rest[0] else None
-        return
-    if sub == "announce-port":
+    elif sub == "announce-port":
         conf.announce_port = _int(rest[0], where, "announce-port") if rest else None
         conf.announce_port = conf.announce_port or None
-        return
-    if sub in _DROPPED_SENTINEL:
+    elif sub in _DROPPED_SENTINEL:
         conf.dropped.append((lineno, f"sentinel {sub}", _DROPPED_SENTINEL[sub]))
-        return
-    if not rest:
+    elif not rest:
         conf.dropped.append((lineno, f"sentinel {sub}", "not a setting gungnir has"))
-        return
+    else:
+        return True
+    return False
+
+
+def _group_line(conf: SentinelConf, sub: str, rest: list[str], where: str, lineno: int) -> None:
     mon = conf.monitors.get(rest[0])
     if mon is None:
         raise MigrateError(
-            f"{where}: 'sentinel {sub} {rest[0]}' names no group monitored above it "
-            "(Sentinel refuses this file too)"
+            f"{where}: 'sentinel {sub} {rest[0]}' names no group that a 'sentinel monitor' "
+            "line of this file monitors (Sentinel refuses this file too)"
         )
     args = rest[1:]
     need = {"down-after-milliseconds": 1, "failover-timeout": 1, "parallel-syncs": 1}

@@ -8,6 +8,7 @@ Sentinels by pid, migrates the files and loads the result with the daemon's own 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import stat
@@ -153,9 +154,13 @@ def test_real_sentinel_files_after_a_failover_migrate_to_loadable_configs(tmp_pa
             assert group.password == NODE_PW
             text = f.read_text()
             assert "down-after-milliseconds 5000" in text and "sentinel myid" in text
-        # One file alone knows the others from its known-sentinel lines.
+            assert cfg.state_dir == tmp_path / "state" / cfg.id
+        # One file alone: the other daemons are named on the command line (known-sentinel
+        # lines are Sentinel's gossip and only cross-check them).
         single = tmp_path / "single.yaml"
-        assert main([str(s.confs[1]), "-o", str(single), "--secret-file", str(secret), "-q"]) == 0
+        others = [f"--peer=p{i}=127.0.0.1:{p}" for i, p in enumerate(s.ports) if i != 1]
+        argv = [str(s.confs[1]), "-o", str(single), "--secret-file", str(secret), "-q"]
+        assert main([*argv, *others]) == 0
         one = load(single, env={}, overrides={"state_dir": str(tmp_path / "s1")})
         assert set(one.peers.values()) == addrs
         assert one.peers[one.id] == ("127.0.0.1", s.ports[1])
@@ -203,7 +208,7 @@ def test_split_line_follows_valkey_quoting():
     ("text", "match"),
     [
         ("port 26379\n", "no 'sentinel monitor'"),
-        ("sentinel down-after-milliseconds g 10\nsentinel monitor g h 1 2\n", "f:1: .*names no"),
+        ("sentinel down-after-milliseconds x 10\nsentinel monitor g h 1 2\n", "f:1: .*names no"),
         ("sentinel monitor g h 6379 zero\n", "f:1: quorum must be a whole number"),
         ("sentinel monitor g h 6379 0\n", "quorum must be >= 1"),
         ("sentinel monitor g h 99999 2\n", "out of range"),
@@ -236,9 +241,71 @@ def test_four_sentinels_give_three_voters_and_an_observer():
     assert any("lowered to 3" in n for n in outs[3].notes)
 
 
-def test_two_sentinels_cannot_be_migrated():
-    with pytest.raises(MigrateError, match="3 or 5 voting daemons"):
+def test_two_sentinels_are_offered_a_third_daemon():
+    with pytest.raises(MigrateError, match=r"3 or 5 voting daemons.*--add-daemon .*d3"):
         migrate(_deployment(2))
+    outs = migrate(_deployment(2), add_daemons={"d3": ("10.0.0.9", 26379)})
+    assert [o.daemon_id for o in outs] == ["d1", "d2", "d3"]
+    third = _loads(outs[2])
+    assert third.bind == ("10.0.0.9", 26379) and third.groups["cache"].settings.voters == (
+        "d1",
+        "d2",
+        "d3",
+    )
+    assert outs[2].doc["groups"] == outs[0].doc["groups"]
+    assert any("no Sentinel ran there" in n for n in outs[2].notes)
+
+
+def test_directives_may_come_before_their_monitor_line():
+    """Valkey 9.1.2's Sentinel loads such files (checked by hand): it applies the monitor
+    lines first, then the lines about each group."""
+    monitor = "sentinel monitor cache 10.0.1.1 6379 2\n"
+    rest = "sentinel failover-timeout cache 9000\nsentinel known-replica cache 10.0.1.2 6379\n"
+    after, before = parse(monitor + rest).monitors["cache"], parse(rest + monitor).monitors["cache"]
+    assert (before.failover_timeout_ms, before.replicas) == (9000, [("10.0.1.2", 6379)])
+    assert dataclasses.replace(before, line=1) == after
+
+
+def test_voters_are_named_never_gathered_from_known_sentinel_lines():
+    confs = _deployment(3)
+    stale = "sentinel known-sentinel cache 10.0.0.77 26379 " + "b" * 40 + "\n"
+    text = BASE.format(i=1, quorum=2, down=5000) + stale
+    outs = migrate([parse(text, "s1.conf"), *confs[1:]], names=["east", None, None])
+    st = _loads(outs[0]).groups["cache"].settings
+    assert st.voters == ("east", "d1", "d2")
+    assert "10.0.0.77" not in str(outs[0].doc["peers"])
+    assert any("known-sentinel 10.0.0.77:26379" in w for w in outs[1].warnings)
+    # One file alone: the other daemons are named on the command line, not read from gossip.
+    alone = migrate([confs[0]], peers={"d2": ("10.0.0.2", 26379), "d3": ("10.0.0.3", 26379)})
+    assert len(alone) == 1 and _loads(alone[0]).groups["cache"].settings.voters == (
+        "d1",
+        "d2",
+        "d3",
+    )
+
+
+def test_every_daemon_gets_its_own_state_dir():
+    outs = migrate(_deployment(3), state_dir="/srv/gungnir")
+    dirs = [str(_loads(o).state_dir) for o in outs]
+    assert dirs == ["/srv/gungnir/d1", "/srv/gungnir/d2", "/srv/gungnir/d3"]
+
+
+def test_a_group_without_known_replicas_is_a_warning():
+    text = "port 26379\nsentinel announce-ip 10.0.0.{i}\nsentinel monitor cache 10.0.1.1 6379 2\n"
+    confs = [parse(text.format(i=i), f"s{i}") for i in (1, 2, 3)]
+    outs = migrate(confs)
+    assert any("no known-replica line" in w and "10.0.1.1:6379" in w for w in outs[0].warnings)
+
+
+def test_two_monitors_of_the_same_nodes_are_refused():
+    twin = "".join(
+        line.replace("cache", "cache-twin") + "\n"
+        for line in BASE.format(i=1, quorum=2, down=5000).splitlines()
+        if line.startswith("sentinel monitor") or line.startswith("sentinel known-replica")
+    )
+    confs = [parse(t + twin, f"s{i}") for i, t in enumerate(_texts(3), 1)]
+    with pytest.raises(MigrateError, match="'cache' and 'cache-twin' watch the same node"):
+        migrate(confs)
 
 
 def _failover_window(st) -> tuple[float, float]:
