@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import failover, membership, reconcile, votes
+from . import failover, membership, reconcile, switchover, votes
 from .actions import Action, Broadcast, Log, Notify, Send, log
 from .events import (
     PRIMARY,
@@ -453,10 +453,9 @@ def _receive(state: DaemonState, ev: Received, now: float, rules: Rules) -> Resu
 
 
 def _switchover(st: DaemonState, ev: Switchover, now: float, rules: Rules) -> Result:
-    if not st.is_voter:
-        return st, [Notify("-switchover-refused", "observers cannot lead")]
-    if ev.target is not None and ev.target not in st.settings.nodes:
-        return st, [Notify("-switchover-refused", f"unknown node {ev.target}")]
+    why = switchover.refusal(st, ev.target)
+    if why is not None:
+        return st, [Notify("-switchover-refused", why)]
     st = st.replace(switchover=(ev.target, ev.use_failover_command))
     if st.role != FOLLOWER:
         return st, []

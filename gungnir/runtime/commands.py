@@ -161,6 +161,14 @@ def cmd_failover_kubernetes(args: argparse.Namespace) -> int:
         )
         try:
             before = (await get_group(api, args.group)).get("status") or {}
+            if args.to is not None and args.to == before.get("primary"):
+                # the daemons refuse it too (core.switchover); say so before writing anything
+                print(
+                    f"gungnir failover: {args.to} is already the primary of {args.group} "
+                    f"(epoch {before.get('epoch')}): nothing to switch over",
+                    file=sys.stderr,
+                )
+                return 1
             await request_switchover(api, args.group, args.to or "any")
             print(
                 f"switchover of {args.group} requested (primary {before.get('primary')}, "

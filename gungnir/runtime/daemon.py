@@ -48,6 +48,7 @@ from gungnir.core import (
     VotersChanged,
     init_state,
     step,
+    switchover,
 )
 
 from . import executor, sentinel_events
@@ -634,6 +635,9 @@ class Daemon:
         use_cmd = len(args) > 3 and args[3].lower() == b"use-failover-command"
         if not rt.state.is_voter:
             raise CommandError("ERR this daemon is an observer; ask a voter")
+        why = switchover.refusal(rt.state, target)
+        if why is not None:  # the core's own reason, before anything is fenced
+            raise CommandError(f"ERR switchover refused: {why}")
         self.submit(group, Switchover(target=target, use_failover_command=use_cmd))
         return json.dumps({"group": group, "epoch": rt.state.epoch}).encode()
 
