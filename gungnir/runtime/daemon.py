@@ -555,6 +555,7 @@ class Daemon:
             log.exception("daemon hook %s failed", getattr(hook, "__name__", hook))
 
     def _notify(self, rt: GroupRuntime, n: Notify) -> None:
+        n = sentinel_events.name_subject(rt, n)
         epoch = rt.state.epoch
         log.info(
             "group %s epoch %d: %s %s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gungnir import __version__
 from gungnir.resp import Push, SimpleString
 from gungnir.runtime.resp_server import OK, CommandError, Frames
 
@@ -95,6 +96,9 @@ def hello(conn: RespConnection, args: list[bytes]) -> Any:
     if server.role is not None:
         info["role"] = server.role
     info["modules"] = []
+    # ``version`` is what clients gate features on (a Sentinel endpoint claims a Valkey
+    # version); gungnir's own version gets a field of its own.
+    info["gungnir_version"] = __version__
     return info
 
 

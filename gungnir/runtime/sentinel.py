@@ -60,6 +60,13 @@ __all__ = [
 
 NO_SUCH_MASTER = "ERR No such master with that name"
 
+#: The server version this endpoint claims, in HELLO's ``version`` and INFO's
+#: ``redis_version`` alike: clients (coredis) gate commands on it, so it must be one whose
+#: Sentinel has every command served here (CONFIG GET and MYID came in 6.2), and the two
+#: places must agree.  Valkey's Sentinel answers 7.2.4 in INFO too.  Gungnir's own version is
+#: ``gungnir_version`` in both.
+COMPAT_VERSION = "7.2.4"
+
 
 def _record(fields: list[tuple[str, Any]]) -> dict[str, str]:
     """Sentinel sends every value as a bulk string, numbers included."""
@@ -119,6 +126,7 @@ class SentinelService:
         """Register SENTINEL (and ROLE, INFO, PUBLISH) on ``server``."""
         self.server = server
         server.mode = "sentinel"
+        server.version = COMPAT_VERSION
         server.role = None  # Sentinel's HELLO has no role field
         sub = server.register_subcommand
         server.register("sentinel", None, arity=-2)
@@ -335,10 +343,11 @@ class SentinelService:
                 port = str(sock.getsockname()[1])
                 break
         lines = {
-            "redis_version": "7.2.4",
+            "redis_version": COMPAT_VERSION,
             "server_name": "gungnir",
             "gungnir_version": __version__,
-            "redis_mode": "sentinel",
+            "server_mode": "sentinel",  # Valkey 8.1+ spells it so
+            "redis_mode": "sentinel",  # and older clients read this
             "process_id": str(os.getpid()),
             "run_id": self.view.my_id(),
             "tcp_port": port,

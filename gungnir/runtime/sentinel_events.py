@@ -14,7 +14,6 @@ from typing import Protocol
 from gungnir.core import DaemonState, Failover, Notify, Settings
 
 from .sentinel import PrimaryState, SentinelService
-from .view import daemon_id_hex
 
 
 class _Group(Protocol):
@@ -38,6 +37,23 @@ class EventSource(Protocol):
 
     @property
     def settings(self) -> Settings: ...
+
+
+def name_subject(rt: EventSource, n: Notify) -> Notify:
+    """The Notify with ``-odown`` naming the node that went objectively down.
+
+    The core ends odown on a tick and names the primary of that tick: after a failover,
+    the new one, which never was down.  Every reader of the event (the text log, Kubernetes
+    Events, the Sentinel channel) wants the node the matching ``+odown`` named, so the
+    runtime remembers it here, before anything renders the event.
+    """
+    if n.event == "+odown":
+        rt.odown_node = n.detail
+    elif n.event == "-odown":
+        odown, rt.odown_node = rt.odown_node, None
+        if odown is not None and odown != n.detail:
+            return Notify(n.event, odown)
+    return n
 
 
 def publish(sentinel: SentinelService, rt: EventSource, n: Notify) -> bool | None:
@@ -65,15 +81,12 @@ def publish(sentinel: SentinelService, rt: EventSource, n: Notify) -> bool | Non
         else:  # ``slave <ip>:<port> <ip> <port> @ <group> <primary ip> <primary port>``
             sentinel.emit(event, g, nodes[detail], primary=master(shown))
     elif event == "+odown":
-        rt.odown_node = detail
         votes = 1 + len({s for s, _, down, _ in rt.state.reports if down})
         sentinel.emit_odown(g, votes, rt.settings.quorum, primary=master(detail))
     elif event == "-odown":
-        # The core ends odown on a tick; after a failover that tick names the new
-        # primary.  Sentinel resets the master at +switch-master without a -odown, so
-        # only an odown that ended on the same primary is announced.
-        odown, rt.odown_node = rt.odown_node, None
-        if detail == odown:
+        # Sentinel resets the master at +switch-master without a -odown, so only an odown
+        # that ended on the primary subscribers still know is announced.
+        if detail == shown:
             sentinel.emit(event, g, primary=master(detail))
     elif event in (
         "+try-failover",
@@ -99,7 +112,7 @@ def publish(sentinel: SentinelService, rt: EventSource, n: Notify) -> bool | Non
         sentinel.publish_event(event, detail)
     elif event == "+vote-for-leader":  # detail: "<daemon> <epoch>"; Sentinel: run id
         leader, _, epoch = detail.partition(" ")
-        sentinel.publish_event(event, f"{daemon_id_hex(leader)} {int(epoch)}")
+        sentinel.publish_event(event, f"{sentinel.view.run_id(leader)} {int(epoch)}")
     else:
         return None
     return True

@@ -8,6 +8,8 @@ ages in milliseconds, as Sentinel reports them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ __all__ = [
     "SentinelPeerState",
     "SentinelSettings",
     "SentinelView",
+    "run_id",
 ]
 
 #: Sentinel prints flags in this order; unknown extra flags follow, sorted.
@@ -228,6 +231,21 @@ class FailoverRefusedError(Exception):
         self.message = message
 
 
+def run_id(daemon: str, deployment: str) -> str:
+    """A daemon's 40-hex Sentinel run id (``SENTINEL MYID``, ``runid`` of SENTINELS, the
+    leader in ``+vote-for-leader``): an HMAC of its name under a key of its deployment.
+
+    Why keyed: Sentinel tools tell Sentinels apart by run id across deployments, and daemons
+    are usually named d1..d3 everywhere, so the name alone would give every deployment the
+    same ids.  Why derived rather than random: every daemon must render its peers' ids the
+    same way without asking them, and an id must survive restarts.  ``deployment`` is secret
+    material shared by the daemons of one deployment (the peer secret); the key is hashed
+    apart from it, so the ids reveal nothing usable against the peer protocol's HMAC.
+    """
+    key = hashlib.sha256(b"gungnir sentinel run id|" + deployment.encode()).digest()
+    return hmac.new(key, daemon.encode(), hashlib.sha1).hexdigest()
+
+
 class SentinelView(ABC):
     """What the daemon exposes to Sentinel clients. Calls must be cheap and non-blocking:
     they run on the event loop for every request, so return the daemon's cached view."""
@@ -235,6 +253,11 @@ class SentinelView(ABC):
     @abstractmethod
     def my_id(self) -> str:
         """This daemon's 40-character hex id (``SENTINEL MYID``)."""
+
+    def run_id(self, daemon: str) -> str:
+        """The run id of daemon ``daemon`` (this one or a peer), as :meth:`my_id` shapes
+        it; the default suits a single deployment (tests)."""
+        return run_id(daemon, "")
 
     @abstractmethod
     def group_names(self) -> Sequence[str]:

@@ -6,7 +6,6 @@ records and to the JSON that ``gungnir status`` prints.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,16 +20,18 @@ from .sentinel import (
     SentinelPeerState,
     SentinelView,
 )
+from .sentinel_model import run_id
 
 if TYPE_CHECKING:
     from .daemon import Daemon, GroupRuntime
 
-__all__ = ["DaemonView", "daemon_id_hex", "status"]
+__all__ = ["DaemonView", "deployment_key", "status"]
 
 
-def daemon_id_hex(name: str) -> str:
-    """A stable 40-hex id per daemon name (Sentinel's run id shape)."""
-    return hashlib.sha1(name.encode()).hexdigest()
+def deployment_key(secret: str | None, bind: tuple[str, int]) -> str:
+    """What makes run ids unique per deployment: the peers' shared secret, or for a
+    daemon without peers (and so without a secret) its own address."""
+    return secret if secret else f"{bind[0]}:{bind[1]}"
 
 
 def _ms(age: float) -> int:
@@ -42,7 +43,11 @@ class DaemonView(SentinelView):
         self.d = daemon
 
     def my_id(self) -> str:
-        return daemon_id_hex(self.d.config.id)
+        return self.run_id(self.d.config.id)
+
+    def run_id(self, daemon: str) -> str:
+        config = self.d.config
+        return run_id(daemon, deployment_key(config.secret, config.bind))
 
     def group_names(self) -> Sequence[str]:
         return sorted(self.d.groups)
@@ -150,7 +155,7 @@ class DaemonView(SentinelView):
                 SentinelPeerState(
                     host=host,
                     port=port,
-                    run_id=daemon_id_hex(name),
+                    run_id=self.run_id(name),
                     flags=frozenset() if up else frozenset({"s_down", "disconnected"}),
                 )
             )

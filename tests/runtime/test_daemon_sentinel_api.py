@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import threading
 
+import coredis
 import pytest
 import redis
+import redis.asyncio
 from redis.sentinel import Sentinel
 
+import gungnir
 from gungnir.local import start_group
 from gungnir.runtime.cluster import InProcessCluster, cluster_docs
 
@@ -84,3 +88,49 @@ def test_redis_py_sentinel_client_follows_failover_and_switchover(tmp_path):
                 )
 
     asyncio.run(main())
+
+
+def test_coredis_sees_one_version_and_ids_unique_per_deployment(tmp_path):
+    """coredis gates SENTINEL MYID and CONFIG GET on HELLO's version (6.2+): it must agree
+    with INFO's redis_version.  Run ids are per deployment: two deployments whose daemons
+    are both named d1..d3 report different ids, and a restarted daemon keeps its id."""
+
+    async def ids_of(c: InProcessCluster) -> dict[str, str]:
+        ids, listed = {}, {}
+        for name, d in c.daemons.items():
+            async with coredis.Redis("127.0.0.1", d.port, decode_responses=True) as client:
+                ids[name] = await client.sentinel_myid()
+                config = await client.sentinel_config_get("*")
+                assert config["resolve-hostnames"] == "no" and config["sentinel-pass"] == ""
+                info = await client.info("server")
+                # coredis read HELLO's version and let MYID and CONFIG GET through on it
+                assert str(client.server_version) == str(info["redis_version"])
+                assert info["server_mode"] == "sentinel"
+                raw = redis.asyncio.Redis(port=d.port, protocol=3)
+                hello = await raw.execute_command("HELLO", "3")
+                await raw.aclose()
+                assert hello[b"version"] == str(info["redis_version"]).encode()
+                assert hello[b"gungnir_version"] == gungnir.__version__.encode()
+                assert str(info["gungnir_version"]) == gungnir.__version__
+                peers = await client.sentinel_sentinels("demo")
+                listed[name] = {p["runid"] for p in peers}
+        for name in ids:  # every daemon renders its peers' ids as they do themselves
+            assert listed[name] == {v for k, v in ids.items() if k != name}
+        return ids
+
+    async def main() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        with start_group(replicas=2) as g:
+            nodes = nodes_of(g)
+            runs = []
+            for i, secret in enumerate(["first-deployment", "second-deployment", None]):
+                docs = cluster_docs(nodes, tmp_path / str(i), secret=secret or "first-deployment")
+                async with InProcessCluster(docs) as c:
+                    await until(lambda c=c: c.primaries() == {"node-0"}, 10, "bootstrap")
+                    runs.append(await ids_of(c))
+            return runs[0], runs[1], runs[2]
+
+    first, second, again = asyncio.run(main())
+    assert all(re.fullmatch(r"[0-9a-f]{40}", v) for v in first.values())
+    assert len(set(first.values())) == 3
+    assert not set(first.values()) & set(second.values())
+    assert first == again  # the same deployment restarted: the same ids

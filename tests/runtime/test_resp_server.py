@@ -150,7 +150,15 @@ def test_hello_reply_and_protocol_switch() -> None:
     async def test(server: RespServer, port: int) -> None:
         c = await Client.open(port)
         info = await c.call("HELLO", "3")
-        assert list(info) == [b"server", b"version", b"proto", b"id", b"mode", b"modules"]
+        assert list(info) == [
+            b"server",
+            b"version",
+            b"proto",
+            b"id",
+            b"mode",
+            b"modules",
+            b"gungnir_version",
+        ]
         assert info[b"proto"] == 3 and info[b"server"] == b"gungnir" and info[b"modules"] == []
         # In RESP3 a map comes back as a map, null as RESP3 null.
         await c.send(("HELLO", "2"))

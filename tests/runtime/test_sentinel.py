@@ -25,6 +25,7 @@ from redis.sentinel import MasterNotFoundError
 from redis.sentinel import Sentinel as RedisSentinel
 from valkey.sentinel import Sentinel as ValkeySentinel
 
+import gungnir
 from gungnir.local import LocalGroup, start_group, wait_until
 from gungnir.resp import error_from_message, pack_command
 from gungnir.runtime.sentinel import (
@@ -423,10 +424,12 @@ def test_replies_match_a_real_sentinel(twin: Any, protocol: int) -> None:
     myid_ours, myid_real = both("SENTINEL", "MYID")
     assert myid_ours == MYID.encode() and re.fullmatch(rb"[0-9a-f]{40}", myid_real)
 
-    # HELLO: the same fields (values of server/version/id differ by design).
+    # HELLO: the same fields (values of server/version/id differ by design), then
+    # gungnir's own version in a field of its own.
     mine, real_reply = both("HELLO", str(protocol))
-    assert list(as_dict(mine)) == list(as_dict(real_reply))
+    assert list(as_dict(mine)) == [*as_dict(real_reply), b"gungnir_version"]
     assert as_dict(mine)[b"mode"] == as_dict(real_reply)[b"mode"] == b"sentinel"
+    hello_version = as_dict(mine)[b"version"].decode()
 
     # INFO: the sentinel section clients parse has the same keys and values.
     def sentinel_section(text: bytes) -> dict[str, str]:
@@ -439,6 +442,15 @@ def test_replies_match_a_real_sentinel(twin: Any, protocol: int) -> None:
     assert sentinel_section(mine) == sentinel_section(real_reply)
     for key in ("redis_version", "redis_mode", "run_id", "tcp_port"):
         assert f"\r\n{key}:".encode() in mine, key
+    # Clients gate commands on HELLO's version (coredis) or INFO's: the two agree, as
+    # Valkey's do, and gungnir's own version is a field of its own.
+    ours_info = dict(line.split(":", 1) for line in mine.decode().split("\r\n") if ":" in line)
+    real_info = dict(
+        line.split(":", 1) for line in real_reply.decode().split("\r\n") if ":" in line
+    )
+    assert ours_info["redis_version"] == hello_version == real_info["redis_version"]
+    assert ours_info["server_mode"] == real_info["server_mode"] == "sentinel"
+    assert ours_info["gungnir_version"] == gungnir.__version__
 
     # Pub/sub confirmations and the subscribed-mode PING.
     for args in [("SUBSCRIBE", "+switch-master", "+sdown"), ("PSUBSCRIBE", "+failover-*")]:
@@ -743,3 +755,20 @@ def test_writer_follows_a_failover_driven_by_gungnir_daemons(tmp_path: Any, libr
                     assert discovered == (new.host, new.port)
 
     asyncio.run(main())
+
+
+def test_odown_end_names_the_node_that_went_down() -> None:
+    """The core ends odown on the tick after a failover, naming that tick's primary (the
+    new one); the text log, Kubernetes Events and subscribers must hear the old one."""
+    from types import SimpleNamespace
+
+    from gungnir.core import Notify
+    from gungnir.runtime.sentinel_events import name_subject
+
+    rt: Any = SimpleNamespace(odown_node=None)
+    assert name_subject(rt, Notify("+odown", "node0")) == Notify("+odown", "node0")
+    assert name_subject(rt, Notify("-odown", "node1")) == Notify("-odown", "node0")
+    assert rt.odown_node is None
+    # An odown that ends on the same primary is left as it is.
+    name_subject(rt, Notify("+odown", "node1"))
+    assert name_subject(rt, Notify("-odown", "node1")) == Notify("-odown", "node1")
