@@ -15,6 +15,10 @@ no longer has.
     python -m gungnir.configref            # print the page
     python -m gungnir.configref --write    # rewrite docs/configuration.md
     python -m gungnir.configref --check    # exit 1 if the page is stale
+
+``--write`` and ``--check`` also cover the lease figures other pages quote
+(:mod:`gungnir.docfigures`), so one command keeps every figure the docs derive from
+``Settings`` in step with the code.
 """
 
 from __future__ import annotations
@@ -176,15 +180,21 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
+    """``--check``: exit 1 when configuration.md or a lease figure of another page
+    (:mod:`gungnir.docfigures`) is stale; ``--write``: rewrite them; else print the page."""
+    from gungnir import docfigures
+
     text = render()
     if "--check" in argv:
         current = DOC.read_text() if DOC.exists() else ""
-        if current != text:
-            print(f"{DOC.name} is stale: run python -m gungnir.configref --write", file=sys.stderr)
-            return 1
-        return 0
+        stale = [DOC] if current != text else []
+        stale += docfigures.stale_pages()
+        for page in stale:
+            print(f"{page.name} is stale: run python -m gungnir.configref --write", file=sys.stderr)
+        return 1 if stale else 0
     if "--write" in argv:
         DOC.write_text(text)
+        docfigures.stale_pages(write=True)
         return 0
     sys.stdout.write(text)
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
-from gungnir import configref
+from gungnir import configref, docfigures
 from gungnir.core import settings as core_settings
 from gungnir.runtime import config as runtime_config
 
@@ -85,3 +86,73 @@ def test_defaults_in_the_page_are_the_ones_the_loader_applies(key):
     doc["daemon"]["secret"] = "s" * 16
     loaded = getattr(runtime_config.load(doc=doc, env={}).groups["g"].settings, key)
     assert f"| {loaded!r} |" in _rows(configref.render())[key]
+
+
+# -- lease figures in the other pages (gungnir.docfigures) ---------------------------------
+
+#: A lease figure typed by hand: "lease of 4.6 s", "lease 3.6 s", "3.6 s write lease", or a
+#: sum "= 3.0 s" in a sentence about the lease.  Figures computed from settings have one
+#: decimal; measurements ("5.839 s", ranges such as "1.91-2.90 s") pass.
+_TYPED = [
+    re.compile(r"lease\b[^.|]{0,40}?(?<![\d.-])\d+\.\d s\b", re.I),
+    re.compile(r"(?<![\d.-])\d+\.\d s (?:write )?lease", re.I),
+]
+_SUM = re.compile(r"= (?<![\d.-])\d+(?:\.\d)? s\b")
+
+
+def typed_lease_figures(text: str) -> list[str]:
+    """Sentences that quote a lease figure or formula outside a figure marker."""
+    found = []
+    for para in re.split(r"\n\s*\n", docfigures.MARK.sub("FIG", text)):
+        for sentence in re.split(r"(?<=[.;])\s+", " ".join(para.split())):
+            about = re.search(r"lease", sentence, re.I)
+            if (
+                "min_replicas_max_lag +" in sentence
+                or any(p.search(sentence) for p in _TYPED)
+                or (about and _SUM.search(sentence))
+            ):
+                found.append(sentence)
+    return found
+
+
+def test_lease_figures_in_the_pages_are_the_code_s():
+    assert docfigures.stale_pages() == [], "run python -m gungnir.configref --write"
+    for page in docfigures.PAGES:
+        assert typed_lease_figures(page.read_text()) == [], (
+            f"{page.name} quotes a lease figure by hand: use a <!--fig:...--> marker"
+        )
+
+
+def test_a_wrong_or_typed_figure_is_caught():
+    # The concepts page before the figures were generated: 3.0 s and a 7.5 s failover.
+    old = (
+        "waits out its **write lease** `min_replicas_max_lag + lease_margin + max_clock_drift` "
+        "(2.0 + 0.5 + 0.5 = 3.0 s) before the new primary accepts writes.\n\n"
+        "* **Failover time** grows by the lease: about `promote_after + lease` = 4.5 + 3.0 = "
+        "7.5 s with the defaults.\n\n| consistency, lease 3.6 s | 4.660 s |\n"
+    )
+    assert len(typed_lease_figures(old)) == 3
+    assert typed_lease_figures("measured writes accepted 1.91-2.90 s after a lease cut.") == []
+    marked = "<!--fig:lease-->3.0 s<!--/fig--> and <!--fig:failover-lease-->7.5 s<!--/fig-->"
+    assert docfigures.fill(marked) == (
+        "<!--fig:lease-->5.0 s<!--/fig--> and <!--fig:failover-lease-->9.5 s<!--/fig-->"
+    )
+    assert typed_lease_figures(marked) == []
+    bench = "<!--fig:lease min_replicas_max_lag=1 max_clock_drift=0.1-->x<!--/fig-->"
+    assert "-->3.6 s<!--" in docfigures.fill(bench)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"min_replicas_max_lag": 1.0, "max_clock_drift": 0.1}, {"lease_margin": 1.25}],
+)
+def test_the_formula_the_pages_quote_is_the_one_settings_computes(changes):
+    s = docfigures.settings(**changes)
+    assert sum(docfigures.lease_terms(s)) == pytest.approx(s.lease)
+    formula = docfigures.FIGURES["lease-formula"](s).strip("`")
+    value = eval(
+        formula,
+        {},
+        {f: getattr(s, f) for f in ("min_replicas_max_lag", "lease_margin", "max_clock_drift")},
+    )
+    assert value == pytest.approx(s.lease)
