@@ -477,3 +477,30 @@ def test_migration_says_how_nodes_start_fenced():
     assert "'user default on >PASSWORD ~* &* +@all -sync -psync'" in notes
     assert "'user repl on >PASSWORD ~* &* +@all -sync -psync'" in notes
     assert "overrides requirepass" in notes
+
+
+@pytest.mark.slow
+def test_real_sentinel_loads_a_group_line_above_its_monitor_and_so_do_we(tmp_path):
+    body = (
+        "sentinel failover-timeout cache-main 12345\n"
+        "sentinel known-replica cache-main 127.0.0.1 7777\n"
+        "sentinel monitor cache-main 127.0.0.1 7001 2\n"
+    )
+    s = Sentinels(1, tmp_path)
+    try:
+        s.start(body)  # Sentinel rewrites its file once loaded: parse the lines we wrote
+
+        def loaded() -> bool:
+            try:
+                return bool(s.client(0).ping())
+            except redis.RedisError:
+                assert s.procs[0].poll() is None, f"Sentinel refused the file: {s.logs()}"
+                return False
+
+        wait_until(loaded, timeout=10, what="Sentinel to load the file")
+        master = s.client(0).sentinel_master("cache-main")
+        assert (master["failover-timeout"], master["num-slaves"]) == (12345, 1)
+    finally:
+        s.stop()
+    mon = parse(body, "sentinel.conf").monitors["cache-main"]
+    assert (mon.failover_timeout_ms, mon.replicas) == (12345, [("127.0.0.1", 7777)])
