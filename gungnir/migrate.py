@@ -556,6 +556,7 @@ def main(argv: list[str]) -> int:
     except MigrateError as exc:
         print(f"gungnir migrate-sentinel: {exc}", file=sys.stderr)
         return 2
+    warned: set[str] = set()
     for output, target in zip(outputs, targets, strict=True):
         text = output.render()
         if target is None:
@@ -566,7 +567,9 @@ def main(argv: list[str]) -> int:
             with os.fdopen(fd, "w") as f:
                 f.write(text)
         for warning in output.warnings if args.quiet else ():
-            print(f"{output.source}: {warning}", file=sys.stderr)
+            if warning not in warned:  # most are about the deployment, said once
+                warned.add(warning)
+                print(f"gungnir migrate-sentinel: {warning}", file=sys.stderr)
         if not args.quiet:
             where = target or "stdout"
             print(f"{output.source} -> {where} (daemon {output.daemon_id})", file=sys.stderr)

@@ -413,6 +413,12 @@ def test_cli_refuses_bad_input_and_never_overwrites(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert (target / "d1.yaml").read_text() == first
     assert main(good) == 2  # several inputs need --out-dir
+    # Warnings reach stderr even with -q, once each.
+    capsys.readouterr()
+    stray = tmp_path / "stray.conf"
+    stray.write_text(Path(good[0]).read_text() + "sentinel known-sentinel cache 10.0.0.8 1 x\n")
+    assert main([str(stray), *good[1:], "--out-dir", str(tmp_path / "o2"), "-q"]) == 0
+    assert capsys.readouterr().err.count("known-sentinel 10.0.0.8:1") == 1
 
 
 def test_two_monitors_become_two_groups_with_their_own_settings():
