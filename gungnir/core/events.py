@@ -78,10 +78,19 @@ class Probe:
 
 @dataclass(frozen=True)
 class PeerStatus:
-    """The runtime's link to ``peer`` (a daemon) is up (heartbeats flow) or not."""
+    """The runtime's link to ``peer`` (a daemon) is up (heartbeats flow) or not.
+
+    ``answered``: the link is down because the peer *answered* and refused our
+    authentication (a wrong shared secret), not because it is out of reach.  Nothing can be
+    exchanged with it, but it is there: for the minority-side fencing rule it counts as
+    reachable, exactly as it would with the right secret.  The runtime sets it only from an
+    answer on the latest connection attempt, retried as often as heartbeats, so a refusing
+    peer that becomes unreachable stops counting as fast as a healthy link goes down.
+    """
 
     peer: str
     reachable: bool
+    answered: bool = False
 
 
 @dataclass(frozen=True)

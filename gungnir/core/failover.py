@@ -236,6 +236,7 @@ def _publish(st: DaemonState, cfg: Config, now: float) -> Result:
     """Publish ``cfg`` with the voter set it commits: a leader elected under the joint rule
     commits its target set here (persisted before the config leaves)."""
     s = st.settings
+    moved = st.config.primary != cfg.primary
     voters, view = membership.committed_by(st, cfg.epoch)
     cfg = Config(cfg.epoch, cfg.primary, cfg.replicas, voters)
     st = st.replace(config=cfg, confirm=None)
@@ -254,7 +255,11 @@ def _publish(st: DaemonState, cfg: Config, now: float) -> Result:
             voters=list(cfg.voters),
         ),
         Broadcast(ConfigAnnounce(s.group, st.me, cfg, st.epoch)),
-        Notify("+switch-master", f"{cfg.primary} epoch {cfg.epoch}"),
+        # +switch-master means the primary moved (docs/sentinel.md); a reconcile or voter
+        # change epoch that keeps the primary says so under its own name
+        Notify("+switch-master", f"{cfg.primary} epoch {cfg.epoch}")
+        if moved
+        else Notify("+config-epoch", f"{cfg.primary} epoch {cfg.epoch}: primary unchanged"),
     ]
     return st, acts
 

@@ -234,7 +234,8 @@ def _peer(state: DaemonState, ev: PeerStatus, now: float) -> DaemonState:
             peers.append((name, ev.reachable, since if ok == ev.reachable else now))
         else:
             peers.append((name, ok, since))
-    return state.replace(peers=tuple(peers))
+    refused = state.refused_by - {ev.peer} | ({ev.peer} if ev.answered else set())
+    return state.replace(peers=tuple(peers), refused_by=frozenset(refused))
 
 
 def is_sdown(state: DaemonState, v: NodeView, now: float) -> bool:
@@ -339,7 +340,8 @@ def _minority(st: DaemonState, now: float) -> Result:
     """Fence every reachable primary after ``fence_after`` without a majority of voters
     (of both sets during a voter change: lacking either majority is the minority side)."""
     s = st.settings
-    up = frozenset(name for name, ok, _ in st.peers if ok) | {st.me}
+    # a peer that answered but refused our secret is there: not a partition (PeerStatus)
+    up = frozenset(name for name, ok, _ in st.peers if ok) | st.refused_by | {st.me}
     if has_majority(s, up):
         return st.replace(isolated_since=None, minority_fenced=frozenset()), []
     since = st.isolated_since if st.isolated_since is not None else now

@@ -143,6 +143,7 @@ class DaemonState:
     confirm: Confirm | None = None
     switchover: tuple[str | None, bool] | None = None
     drift_since: float | None = None
+    refused_by: frozenset[str] = frozenset()
 
     def replace(self, **changes: Any) -> DaemonState:
         """A copy with ``changes``.  Faster than ``dataclasses.replace`` (this is the hot path

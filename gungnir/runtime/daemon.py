@@ -50,6 +50,7 @@ from gungnir.core import (
     step,
     switchover,
 )
+from gungnir.core.rules import has_majority
 
 from . import executor, sentinel_events
 from .config import DaemonConfig, GroupConfig
@@ -360,6 +361,7 @@ class Daemon:
     def _peer_link(self, peer: str, addr: Address) -> PeerLink:
         assert self.config.secret is not None
         beat = min(g.settings.probe_interval for g in self.groups.values())
+        self.metrics.peer_auth(peer, False)  # exported from the start, so alerts see 0
         return PeerLink(
             self.config.id,
             peer,
@@ -436,10 +438,12 @@ class Daemon:
         if msg.group in self.groups:
             self.submit(msg.group, Received(msg))
 
-    def _peer_status(self, peer: str, up: bool) -> None:
-        log.info("peer %s %s", peer, "up" if up else "down", extra={"peer": peer})
+    def _peer_status(self, peer: str, up: bool, answered: bool = False) -> None:
+        how = "up" if up else "refuses our authentication" if answered else "down"
+        log.info("peer %s %s", peer, how, extra={"peer": peer})
+        self.metrics.peer_auth(peer, answered)
         for name, rt in self.groups.items():
-            self.submit(name, PeerStatus(peer, up))
+            self.submit(name, PeerStatus(peer, up, answered=answered))
             if up:
                 # Workaround until the core asks for it: share our config with a peer whose
                 # link just came up.  Its core answers with a newer config if it has one,
@@ -595,6 +599,15 @@ class Daemon:
         missing = [n for n, g in self.groups.items() if g.state.config.primary is None]
         if missing:
             return False, f"no known primary for {', '.join(sorted(missing))}"
+        refusing = sorted(name for name, link in self.links.items() if link.refused)
+        voiceless = [n for n, g in self.groups.items() if not _authenticated_majority(g.state)]
+        if refusing and voiceless:
+            # Refused by enough peers to have no voice: this daemon is the misconfigured
+            # one (the others still form a majority and stay ready, with the metric set).
+            return False, (
+                f"peers {', '.join(refusing)} refuse this daemon's authentication: "
+                "check that the peer secret is the same on every daemon"
+            )
         return True, "every group has a primary"
 
     # -- operator commands ---------------------------------------------------------------------
@@ -641,6 +654,11 @@ class Daemon:
             raise CommandError(f"ERR switchover refused: {why}")
         self.submit(group, Switchover(target=target, use_failover_command=use_cmd))
         return json.dumps({"group": group, "epoch": rt.state.epoch}).encode()
+
+
+def _authenticated_majority(st: DaemonState) -> bool:
+    """Does this daemon, with the peers it exchanges messages with, make a majority?"""
+    return has_majority(st.settings, frozenset(p for p, ok, _ in st.peers if ok) | {st.me})
 
 
 async def run_daemon(config: DaemonConfig, reread: Callable[[], DaemonConfig] | None = None) -> int:

@@ -310,6 +310,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.peer_auth_refused = Gauge(
+            "gungnir_peer_auth_refused",
+            "1 while this peer answers but refuses this daemon's authentication (a wrong "
+            "peer secret on one side): this daemon then has no voice in the group.",
+            ["peer"],
+            registry=r,
+        )
         self.kube_errors = Counter(
             "gungnir_kubernetes_api_errors_total",
             "Failed Kubernetes API calls, by HTTP status code (or 'timeout'/'connection').",
@@ -465,6 +472,10 @@ class Metrics:
         for it (a fixed set defined by the peer protocol)."""
         _one_of(direction, PEER_DIRECTIONS, "direction")
         self.peer_messages.labels(message_type, direction).inc()
+
+    def peer_auth(self, peer: str, refused: bool) -> None:
+        """Whether ``peer`` refuses our authentication now (exported at 0 from the start)."""
+        self.peer_auth_refused.labels(peer).set(1 if refused else 0)
 
     def peer_refusal(self, reason: str) -> None:
         """The peer endpoint refused a caller: ``reason`` is one of :data:`PEER_REFUSALS`

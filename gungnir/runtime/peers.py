@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gungnir.client import Connection, connect
+from gungnir.client import Connection, ReplyError, connect
 from gungnir.core import Message
 
 from . import wire
@@ -155,8 +155,18 @@ class PeerHub:
         return OK
 
 
+class AuthRefused(Exception):
+    """The peer answered and refused our authentication (a wrong secret on one side)."""
+
+
 class PeerLink:
-    """One outbound link to one peer.  ``on_status(peer, up)`` is called on every change."""
+    """One outbound link to one peer.  ``on_status(peer, up, answered)`` is called on every
+    change: ``answered`` is True while the link is down only because the peer refuses our
+    authentication.  That is an answer, not a partition (the core counts such a peer as
+    present for the minority-side fencing rule), so it is reported from the latest attempt
+    only, and a refused link is retried every ``beat_interval``: a refusing peer that
+    becomes unreachable stops counting within one attempt, as fast as a healthy link
+    notices a partition."""
 
     def __init__(
         self,
@@ -165,7 +175,7 @@ class PeerLink:
         address: Address,
         secret: str,
         *,
-        on_status: Callable[[str, bool], None],
+        on_status: Callable[[str, bool, bool], None],
         beat_interval: float = 0.25,
         timeout: float = 1.0,
         tls: ssl.SSLContext | None = None,
@@ -184,6 +194,7 @@ class PeerLink:
         self.server_name = server_name
         self.max_age = max_age
         self.up = False
+        self.refused = ""  # the peer's refusal of our authentication, while it refuses
         self.sent = 0
         self.dropped = 0
         self.last_error = ""
@@ -201,10 +212,11 @@ class PeerLink:
         self._queue.append((time.monotonic(), wire.encode(msg)))
         self._wake.set()
 
-    def _set(self, up: bool) -> None:
-        if up != self.up:
-            self.up = up
-            self.on_status(self.peer, up)
+    def _set(self, up: bool, refused: str = "") -> None:
+        changed = up != self.up or bool(refused) != bool(self.refused)
+        self.up, self.refused = up, refused
+        if changed:
+            self.on_status(self.peer, up, bool(refused))
 
     async def _connect(self) -> Connection:
         conn = await connect(
@@ -218,7 +230,10 @@ class PeerLink:
         )
         try:
             nonce = await conn.execute("GUNGNIR.NONCE")
-            await conn.execute("GUNGNIR.AUTH", self.me, mac(self.secret, bytes(nonce), self.me))
+            try:
+                await conn.execute("GUNGNIR.AUTH", self.me, mac(self.secret, bytes(nonce), self.me))
+            except ReplyError as exc:
+                raise AuthRefused(str(exc)) from None
         except BaseException:
             conn.close()
             raise
@@ -234,6 +249,19 @@ class PeerLink:
                 await self._pump(self._conn)
             except asyncio.CancelledError:
                 raise
+            except AuthRefused as exc:
+                self.last_error = f"authentication refused: {exc}"
+                if not self.refused:
+                    log.error(
+                        "peer %s refuses this daemon's authentication (%s): is the peer "
+                        "secret the same on both sides?",
+                        self.peer,
+                        exc,
+                        extra={"peer": self.peer},
+                    )
+                self._set(False, str(exc))
+                # Retried as often as heartbeats: the refusal counts only while fresh.
+                await asyncio.sleep(self.beat_interval)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._set(False)

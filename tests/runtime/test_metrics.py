@@ -103,6 +103,8 @@ def drive(metrics: Metrics) -> None:
     metrics.peer_message("vote_request", "sent")
     metrics.peer_message("vote_grant", "received")
     metrics.peer_refusal("unknown_peer")
+    metrics.peer_auth("daemon-b", False)
+    metrics.peer_auth("daemon-c", True)
     metrics.kube_api_error(409)
     metrics.kube_api_error("timeout")
 
@@ -199,6 +201,9 @@ def test_scrape_parses_and_matches_the_documented_list() -> None:
     assert sample_value(ours["gungnir_actions_executed_total"], "_total", kind="fence") == 1
     msgs = ours["gungnir_peer_messages_total"]
     assert sample_value(msgs, "_total", type="vote_grant", direction="received") == 1
+    refused = ours["gungnir_peer_auth_refused"]
+    assert sample_value(refused, peer="daemon-b") == 0  # exported at 0, so alerts see it
+    assert sample_value(refused, peer="daemon-c") == 1
     kube = ours["gungnir_kubernetes_api_errors_total"]
     assert sample_value(kube, "_total", code="409") == 1
     assert sample_value(kube, "_total", code="timeout") == 1
