@@ -246,12 +246,19 @@ def is_sdown(state: DaemonState, v: NodeView, now: float) -> bool:
     return not v.reachable and now - v.last_ok >= state.settings.down_after
 
 
-def fresh_down_reports(state: DaemonState, node: str, now: float) -> frozenset[str]:
-    ttl = state.settings.report_ttl
+def fresh_down_reports(
+    state: DaemonState, node: str, now: float, rules: Rules = RULES
+) -> frozenset[str]:
+    """Peers whose fresh report says ``node`` is down; only voters' reports count."""
+    s = state.settings
     return frozenset(
         sender
         for sender, n, down, t in state.reports
-        if n == node and down and now - t <= ttl and sender != state.me
+        if n == node
+        and down
+        and now - t <= s.report_ttl
+        and sender != state.me
+        and rules.counts(s, sender)
     )
 
 
@@ -273,6 +280,7 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
             and v is not None
             and v.reachable
             and v.empty_restart
+            and rules.counts(s, st.me)
             and rules.select_replica(st, n, now) is not None
         ):
             # Fencing is always safe and needs no election: stop the node that lost its data
@@ -293,7 +301,8 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
     # 2. objective down
     odown = False
     if primary is not None and primary in sdown:
-        odown = len(fresh_down_reports(st, primary, now)) + 1 >= s.quorum
+        mine = 1 if rules.counts(s, st.me) else 0
+        odown = len(fresh_down_reports(st, primary, now, rules)) + mine >= s.quorum
     if odown and not st.odown:
         acts.append(Notify("+odown", primary or ""))
         first = now + ev.jitter * s.election_jitter
@@ -303,7 +312,7 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
         st = st.replace(odown_since=None)
     st = st.replace(odown=odown)
     # 3. minority-side fencing
-    st, more = _minority(st, now)
+    st, more = _minority(st, now, rules)
     acts += more
     # 4. candidacy timeout and randomised retry
     if st.role == CANDIDATE and st.election is not None:
@@ -336,13 +345,14 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
     return st, acts
 
 
-def _minority(st: DaemonState, now: float) -> Result:
+def _minority(st: DaemonState, now: float, rules: Rules) -> Result:
     """Fence every reachable primary after ``fence_after`` without a majority of voters
-    (of both sets during a voter change: lacking either majority is the minority side)."""
+    (of both sets during a voter change: lacking either majority is the minority side).
+    Observers never fence: their sight of the voters proves nothing about the group."""
     s = st.settings
     # a peer that answered but refused our secret is there: not a partition (PeerStatus)
     up = frozenset(name for name, ok, _ in st.peers if ok) | st.refused_by | {st.me}
-    if has_majority(s, up):
+    if has_majority(s, up) or not rules.counts(s, st.me):
         return st.replace(isolated_since=None, minority_fenced=frozenset()), []
     since = st.isolated_since if st.isolated_since is not None else now
     st = st.replace(isolated_since=since)

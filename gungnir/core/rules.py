@@ -24,6 +24,14 @@ def members(settings: Settings) -> frozenset[str]:
     return frozenset(settings.voters) | frozenset(settings.next_voters)
 
 
+def counts(settings: Settings, daemon: str) -> bool:
+    """Does ``daemon``'s word count: its down report toward ``quorum``, its own sight of the
+    group toward fencing from the minority side?  Only voters' (design rule 9): observers are
+    many (a DaemonSet on every node), outside the set whose majorities intersect, and one
+    flaky observer must not be able to fence a healthy primary."""
+    return daemon in settings.voters or daemon in settings.next_voters
+
+
 def has_majority(settings: Settings, grants: frozenset[str]) -> bool:
     """A majority of the WHOLE voter set (and of ``next_voters`` while a change is joint)."""
     if len(grants & frozenset(settings.voters)) < settings.majority:
@@ -157,6 +165,7 @@ class Rules:
     grant_vote: Callable[[DaemonState, VoteRequest], tuple[bool, str]] = one_vote_per_epoch
     data_ok: Callable[[DaemonState, VoteRequest, float], tuple[bool, str]] = data_ok
     has_won: Callable[[Settings, frozenset[str]], bool] = has_majority
+    counts: Callable[[Settings, str], bool] = counts
     select_replica: Callable[[DaemonState, str | None, float], NodeView | None] = best_replica
     persist_vote: Callable[[int, str | None], list[Action]] = persist
     fence_plan: Callable[[Settings], FencePlan] = fence_plan

@@ -22,6 +22,7 @@ SAFETY = (
     "RestartFreshEpoch",
     "OneServicePrimary",
     "NoEmptyPromotion",
+    "OnlyVotersFence",
     "Abstract",
 )
 CONSISTENCY_ONLY = ("SingleWritablePrimary", "NoCommittedLoss")

@@ -24,6 +24,7 @@ from gungnir.core import (
     Start,
     VoteRequest,
 )
+from gungnir.verify.scopes import SCOPES
 from gungnir.verify.world import Scope
 
 
@@ -72,6 +73,12 @@ def _no_persist(epoch: int, vote: str | None) -> list[Action]:
     """Replies to vote requests without persisting the vote first."""
     del epoch, vote
     return []
+
+
+def _everyone_counts(settings: Settings, daemon: str) -> bool:
+    """Counts observers' down reports toward the quorum and lets an observer fence."""
+    del settings, daemon
+    return True
 
 
 def _resume(state: DaemonState, start: Start, now: float) -> DaemonState:
@@ -199,5 +206,14 @@ def mutants() -> list[Mutant]:
             ),
             "a restarted daemon resumes leading the epoch it persisted",
             ("RestartFreshEpoch", "ConfigUniqueness", "ElectionSafety"),
+        ),
+        Mutant(
+            "observers-count",
+            dataclasses.replace(RULES, counts=_everyone_counts),
+            # one voter and one observer: the observer cut off from the voter with the
+            # primary on its side fences it (a flaky observer takes a healthy primary out)
+            dataclasses.replace(SCOPES["observers"], name="mutant"),
+            "observers' down reports count toward the quorum and an observer fences",
+            ("OnlyVotersFence",),
         ),
     ]

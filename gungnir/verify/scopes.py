@@ -17,12 +17,16 @@ cut).
   order, while deliveries, faults and writes interleave freely between such phases).
 - ``gungnir verify`` with no ``--scope`` runs :data:`SUITES` ``["default"]``: ``default``,
   ``failover-phase``, then ``prefix``, all in CI in about 5 minutes.
+- ``observers`` (one voter, one observer, one partition) is explored to a fixpoint in CI by
+  ``tests/verify/test_observers_scope.py``; the ``observers-count`` mutant is caught in it.
 - ``failover`` (one node crash, nothing else, every interleaving of rounds) and ``large``
   (two crashes, two partitions, a duplicate, two writes) are for longer runs on bigger
   machines: neither reaches a fixpoint in the time measured here.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from gungnir.verify.world import Scope
 
@@ -95,6 +99,20 @@ SCOPES: dict[str, Scope] = {
         name="large", crashes=2, partitions=2, duplicates=1, writes=2, convergence_every=5000
     ),
 }
+
+# CI, complete: ``small`` with an observer beside its voter (design rule 9) and no node
+# fault; a partition cuts either daemon off, alone or with a node: the observer, cut off from
+# the voter with the primary on its side, must never fence it (about 15 s)
+SCOPES["observers"] = dataclasses.replace(
+    SCOPES["small"],
+    name="observers",
+    daemons=("d1", "o1"),
+    observers=("o1",),
+    crashes=0,
+    writes=0,
+    partition_shapes="single",
+    convergence_every=0,
+)
 
 #: What ``--scope NAME`` runs, in order (a name not listed runs just its own scope).
 SUITES: dict[str, tuple[str, ...]] = {"default": ("default", "failover-phase", "prefix")}

@@ -62,6 +62,7 @@ class Scope:
 
     name: str = "small"
     daemons: tuple[str, ...] = ("d1", "d2", "d3")
+    observers: tuple[str, ...] = ()  # daemons outside the voter set (probe, report, no vote)
     nodes: tuple[str, ...] = ("n1", "n2", "n3")
     policy: str = CONSISTENCY
     quorum: int = 2
@@ -98,7 +99,7 @@ class Scope:
     def settings(self) -> Settings:
         base: dict[str, Any] = dict(
             group="g",
-            voters=self.daemons,
+            voters=tuple(d for d in self.daemons if d not in self.observers),
             nodes=self.nodes,
             quorum=self.quorum,
             policy=self.policy,
@@ -328,6 +329,8 @@ class Model:
                 elif isinstance(a, PublishConfig):
                     w = self._publish(w, a)
                 elif isinstance(a, Fence | Unfence | SetWriteQuorum | Promote | Repoint):
+                    if isinstance(a, Fence) and d in self.scope.observers:
+                        w = w._replace(bad=w.bad | {"OnlyVotersFence"})
                     w, ok = self._node_action(w, d, a)
                     queue.append(ActionResult(a, ok, "" if ok else "unreachable"))
                 elif isinstance(a, FailoverCommand):
