@@ -16,8 +16,9 @@ cdef inline bint _parse_num(const char *p, Py_ssize_t n, bint *neg, uint64_t *ma
         d = <unsigned char>p[i] - 48
         if d > 9:
             return False
-        if m > 1844674407370955161 or (m == 1844674407370955161 and d > 5):
-            m = 0xFFFFFFFFFFFFFFFF
+        # ULL: without the suffix Cython makes these Python ints, compared per digit
+        if m > 1844674407370955161ULL or (m == 1844674407370955161ULL and d > 5):
+            m = 0xFFFFFFFFFFFFFFFFULL
         else:
             m = m * 10 + d
         i += 1
