@@ -58,8 +58,15 @@ class _Target:
 class ApiServer:
     """The emulator: ``with ApiServer() as api: api.url`` (http://127.0.0.1:<port>)."""
 
-    def __init__(self, history_size: int = 10_000) -> None:
+    def __init__(self, history_size: int = 10_000, pod_churn: float | None = None) -> None:
+        """``pod_churn``: every that many seconds, each pod's status is rewritten the way a
+        kubelet's status sync does (new resourceVersion, labels untouched), so a writer
+        holding a cached version gets 409 Conflict as on a real cluster."""
         self.store = Store(history_size=history_size)
+        self.pod_churn = pod_churn
+        self.churned = 0
+        self._churn_stop = threading.Event()
+        self._churner: threading.Thread | None = None
         self.faults = Faults()
         self.requests: list[Request] = []
         self._log_lock = threading.Lock()
@@ -83,6 +90,9 @@ class ApiServer:
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+        if self.pod_churn and self._churner is None:
+            self._churner = threading.Thread(target=self._churn_loop, daemon=True)
+            self._churner.start()
         return self
 
     def stop_listening(self) -> None:
@@ -106,6 +116,9 @@ class ApiServer:
             self.start()
 
     def stop(self) -> None:
+        self._churn_stop.set()
+        if self._churner is not None:
+            self._churner.join(5)
         self.store.close()
         self.stop_listening()
 
@@ -120,6 +133,33 @@ class ApiServer:
         return self._httpd is None
 
     # -- test helpers ------------------------------------------------------------------
+
+    def churn_pods(self, names: list[str] | None = None) -> int:
+        """One kubelet status sync on every pod (or those ``names``): ``status.conditions``
+        gets a fresh probe time, so the pod's resourceVersion moves. Returns how many
+        pods changed."""
+        kind = self.store.kind("", "v1", "pods")
+        stamp = f"{time.time():.6f}"
+        n = 0
+        with self.store.cond:
+            for key, obj in list(self.store._bucket(kind).items()):
+                if names is not None and key[1] not in names:
+                    continue
+                new = copy.deepcopy(obj)
+                status = new.setdefault("status", {})
+                conds = [c for c in status.get("conditions") or [] if c.get("type") != "Synced"]
+                conds.append({"type": "Synced", "status": "True", "lastProbeTime": stamp})
+                status["conditions"] = conds
+                self.store.replace(kind, key, new, None)
+                n += 1
+        self.churned += n
+        return n
+
+    def _churn_loop(self) -> None:
+        assert self.pod_churn is not None
+        while not self._churn_stop.wait(self.pod_churn):
+            if not self.store.closed:
+                self.churn_pods()
 
     def inject(self, **kwargs: Any) -> Fault:
         return self.faults.add(Fault(**kwargs))
