@@ -52,6 +52,7 @@ class PodInfo:
     resource_version: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    terminating: bool = False  # a deletionTimestamp is set: its IP is about to be released
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> PodInfo:
@@ -73,6 +74,7 @@ class PodInfo:
             resource_version=str(meta.get("resourceVersion", "")),
             labels=dict(meta.get("labels") or {}),
             annotations=dict(meta.get("annotations") or {}),
+            terminating=bool(meta.get("deletionTimestamp")),
         )
 
     @property
