@@ -5,9 +5,11 @@ Service does select ``gungnir.io/role=replica``. Order matters when roles move: 
 primary is marked ``fenced`` before anything else is written, and the new primary is
 labelled last (design.md, step 4), so no selector ever sees two primaries.
 
-Each patch names the pod's resourceVersion from the watch cache, so a pod that changed since
-(a restart, another writer) is skipped with a conflict and picked up by the next reconcile.
-A pod stamped with a newer epoch than ours is left alone: a newer leader owns it.
+Each patch names the pod's resourceVersion from the watch cache; a 409 (a kubelet status
+sync, a restart, another writer) re-reads the pod and decides again, so a conflict never
+lets the order slip: the new primary is labelled only after every pod that carried
+``primary`` is demoted. A pod stamped with a newer epoch than ours stops the pass: a newer
+config owns the labels.
 """
 
 from __future__ import annotations
@@ -54,23 +56,21 @@ def plan(pods: Mapping[str, PodInfo], roles: Mapping[str, str], epoch: int) -> l
     return sorted(todo, key=lambda n: (_ORDER[roles[n]], n))
 
 
-async def reconcile_roles(
-    api: KubeApi,
-    pods: Mapping[str, PodInfo],
-    roles: Mapping[str, str],
-    epoch: int,
-    namespace: str | None = None,
-) -> LabelReport:
-    """Make the pods' role labels match ``roles`` for ``epoch`` (pod name -> role)."""
-    ns = namespace or api.namespace
-    report = LabelReport()
-    report.skipped_newer = sorted(n for n in roles if n in pods and pods[n].epoch > epoch)
-    for name in plan(pods, roles, epoch):
-        pod = pods[name]
+async def _patch_role(
+    api: KubeApi, ns: str, pod: PodInfo, role: str, epoch: int, tries: int
+) -> str:
+    """Label one pod, re-reading it after each 409; returns ``"changed"``, ``"done"`` (it
+    already carried the role at this epoch, or it is gone), or ``"newer"`` (stamped with a
+    newer epoch: a newer config owns it). Raises the API's typed errors otherwise."""
+    for _ in range(tries):
+        if pod.epoch > epoch:
+            return "newer"
+        if pod.role == role and pod.epoch == epoch:
+            return "done"
         body = {
             "metadata": {
                 "resourceVersion": pod.resource_version,
-                "labels": {ROLE_LABEL: roles[name]},
+                "labels": {ROLE_LABEL: role},
                 "annotations": {EPOCH_ANNOTATION: str(epoch)},
             }
         }
@@ -79,20 +79,68 @@ async def reconcile_roles(
                 "patch",
                 "pods",
                 api.core.patch_namespaced_pod,
-                name,
+                pod.name,
                 ns,
                 body,
                 _content_type="application/merge-patch+json",
             )
-        except (KubeConflict, KubeNotFound):
-            report.conflicts.append(name)  # changed or gone since the watch saw it: next time
-            continue
+            return "changed"
+        except KubeNotFound:
+            return "done"  # gone: it carries no label any more
+        except KubeConflict:
+            pass  # changed since we read it (a kubelet status sync, another writer)
+        try:
+            fresh = await api.call("get", "pods", api.core.read_namespaced_pod, pod.name, ns)
+        except KubeNotFound:
+            return "done"
+        pod = PodInfo.from_obj(fresh)
+    raise KubeConflict(f"pod {pod.name}: lost {tries} races in a row", 409, "Conflict")
+
+
+async def reconcile_roles(
+    api: KubeApi,
+    pods: Mapping[str, PodInfo],
+    roles: Mapping[str, str],
+    epoch: int,
+    namespace: str | None = None,
+    tries: int = 5,
+) -> LabelReport:
+    """Make the pods' role labels match ``roles`` for ``epoch`` (pod name -> role).
+
+    In order (module doc): every demotion first, each retried after a 409 with the pod
+    re-read; the primary is labelled only once every other pod known to carry ``primary``
+    has been demoted, and nothing more is written once a pod shows a newer epoch.
+    """
+    ns = namespace or api.namespace
+    report = LabelReport()
+    report.skipped_newer = sorted(n for n in roles if n in pods and pods[n].epoch > epoch)
+    if report.skipped_newer:
+        return report  # a newer config is (being) published: it owns every label
+    blocked = False  # a pod labelled primary could not be demoted
+    settled: set[str] = set()
+    for name in plan(pods, roles, epoch):
+        role = roles[name]
+        if role == "primary":
+            old = [n for n, p in pods.items() if n != name and p.role == "primary"]
+            if blocked or any(n not in settled for n in old):
+                log.warning("%s not labelled primary: an old primary is not demoted yet", name)
+                report.conflicts.append(name)
+                continue
+        try:
+            outcome = await _patch_role(api, ns, pods[name], role, epoch, tries)
         except KubeError as err:
-            report.errors[name] = err
-            if roles[name] == "fenced":
-                # Never label a new primary while the old one may still be selected as one.
-                log.warning("could not fence %s (%s); not relabelling further", name, err)
-                break
+            if isinstance(err, KubeConflict):
+                report.conflicts.append(name)
+            else:
+                report.errors[name] = err
+            # A pod that may still be selected as primary and could not be demoted: the
+            # new primary must wait for the next pass.
+            blocked = blocked or role == "fenced" or pods[name].role == "primary"
             continue
-        report.changed.append(name)
+        if outcome == "newer":
+            report.skipped_newer.append(name)
+            break
+        settled.add(name)
+        if outcome == "changed":
+            report.changed.append(name)
     return report

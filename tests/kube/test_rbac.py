@@ -18,6 +18,7 @@ from gungnir.kube import model
 from gungnir.kube.api import USER_AGENT
 from gungnir.kube.events import ELECTED
 from gungnir.kube.groups import report_spec, request_switchover
+from gungnir.kube.labels import reconcile_roles
 
 from .apiserver import ApiServer
 from .conftest import GROUP, Kubelet, backend, run, until
@@ -90,6 +91,9 @@ def exercised(api: ApiServer, cluster: Kubelet) -> set[Triple]:
         await b.publish_routing(GROUP, 1, "cache-0", "gungnir-n1")  # get + create
         await b.publish_routing(GROUP, 2, "cache-1", "gungnir-n1")  # get + update
         await b.reconcile_labels(GROUP, 2, {"cache-0": "fenced", "cache-1": "primary"})
+        stale = b.pods(GROUP)
+        api.churn_pods(["cache-2"])  # a kubelet status sync: the patch gets 409, then get
+        await reconcile_roles(b.api, stale, {"cache-2": "replica"}, 2)
         b.event(GROUP, ELECTED, "x")
         b.event(GROUP, ELECTED, "x")  # the repeat patches the count
         await until(lambda: b.events.posted == 2, what="events")
