@@ -44,6 +44,8 @@ cdef class Reader:
     cdef Py_ssize_t max_bulk_len
     cdef Py_ssize_t max_elements
     cdef object push_handler
+    cdef object verbatim_cls  # _resp_types.Verbatim, read when the reader is made
+    cdef bint cverbatim       # ... and it is the compiled type: build it in C
 
     cdef object attrs         # pending top-level attribute map (dict) or None
     cdef object poison        # the ProtocolError that poisoned the reader, or None
@@ -56,6 +58,7 @@ cdef class Reader:
 
     cdef object _fail(self, str message, Py_ssize_t pos)
     cdef object _text(self, const char *p, Py_ssize_t n)
+    cdef object _verbatim(self, const char *p, Py_ssize_t n)
     cdef _Frame _push_frame(self, int kind, object container, Py_ssize_t remaining,
                             Py_ssize_t start)
     cdef object _parse(self)

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, final
 
 from gungnir._resp_types import Push
+from gungnir._resp_types import Verbatim as Verbatim
 
 @final
 class Reader:

@@ -13,7 +13,10 @@ oracle. What makes this one fast:
   the digits; anything unusual falls back to a generic path that mirrors the pure twin
   statement by statement, so both produce the same errors at the same offsets;
 * objects are built with the C API: lists and dicts presized from the header (but never
-  larger than what the buffered bytes could possibly fill) and filled without Python calls.
+  larger than what the buffered bytes could possibly fill) and filled without Python calls;
+  big numbers are read eight digits at a time into an int built in C
+  (``_resp_bignum.pxi``), and verbatim strings are a compiled bytes subclass
+  (``_resp_verbatim.pxi``), which ``gungnir.resp.Verbatim`` then is for both readers.
 """
 
 import codecs
@@ -30,16 +33,6 @@ from cpython.unicode cimport PyUnicode_Check
 from libc.stdint cimport uint64_t
 from libc.stdint cimport uint32_t
 from libc.string cimport memchr, memcmp, memcpy, memmove
-
-from gungnir._resp_types import (
-    NEED_DATA,
-    ProtocolError,
-    Push,
-    Verbatim,
-    VerbatimStr,
-    error_from_message,
-    freeze,
-)
 
 
 cdef extern from "Python.h":
@@ -80,10 +73,23 @@ cdef extern from "Python.h":
     int PyDict_SetItem_raw "PyDict_SetItem"(PyObject *d, PyObject *k, PyObject *v)
 
 
+# Before the import below: _resp_types takes its Verbatim from this module when it loads.
+include "_resp_verbatim.pxi"
+
+from gungnir import _resp_types
+from gungnir._resp_types import (
+    NEED_DATA,
+    ProtocolError,
+    Push,
+    VerbatimStr,
+    error_from_message,
+    freeze,
+)
+
+
 cdef object _NEED_DATA = NEED_DATA
 cdef object _ProtocolError = ProtocolError
 cdef object _Push = Push
-cdef object _Verbatim = Verbatim
 cdef object _VerbatimStr = VerbatimStr
 cdef object _error_from_message = error_from_message
 cdef object _freeze = freeze
@@ -134,6 +140,7 @@ _init_tables()
 
 
 include "_resp_scan.pxi"
+include "_resp_bignum.pxi"
 
 
 @cython.final
@@ -198,6 +205,10 @@ cdef class Reader:
         self.max_bulk_len = max_bulk_len
         self.max_elements = max_elements
         self.push_handler = push_handler
+        # Normally the compiled type; the pure class when _resp_types did not take it
+        # (GUNGNIR_PURE=1): either way the same type as the pure twin returns.
+        self.verbatim_cls = _resp_types.Verbatim
+        self.cverbatim = self.verbatim_cls is _CVerbatim
         self.reset()
 
     # -- public API -------------------------------------------------------------------
@@ -398,6 +409,18 @@ cdef class Reader:
                 self.decode_error = exc
             return PyBytes_FromStringAndSize(p, n)
 
+    cdef object _verbatim(self, const char *p, Py_ssize_t n):
+        """The value of a verbatim body ``fmt:text`` of n >= 4 bytes (p[3] is ':')."""
+        fmt = _verbatim_format(p)
+        if self.encoding is None:
+            if self.cverbatim:
+                return gungnir_verbatim_new(p + 4, n - 4, fmt)
+            return self.verbatim_cls(PyBytes_FromStringAndSize(p + 4, n - 4), fmt)
+        value = self._text(p + 4, n - 4)
+        if isinstance(value, str):
+            return _VerbatimStr(value, fmt)
+        return self.verbatim_cls(value, fmt)  # undecodable: bytes, and decode_error is set
+
     cdef _Frame _push_frame(self, int kind, object container, Py_ssize_t remaining,
                             Py_ssize_t start):
         cdef _Frame f
@@ -427,7 +450,7 @@ cdef class Reader:
         cdef bint neg, goto_complete, closed
         cdef uint64_t mag
         cdef _Frame top = self.frames[self.depth - 1] if self.depth else None
-        cdef object value, container, key, fmt
+        cdef object value, container, key
         cdef bint encoded = self.encoding is not None
         cdef char numbuf[SHORT_LINE_MAX + 2]
 
@@ -500,15 +523,7 @@ cdef class Reader:
                 else:  # = verbatim
                     if line[3] != b':':
                         raise self._fail("verbatim string lacks its 'fmt:' prefix", end - blen)
-                    fmt = PyUnicode_Decode(line, 3, "latin-1", NULL)
-                    if not encoded:
-                        value = _Verbatim(PyBytes_FromStringAndSize(line + 4, blen - 4), fmt)
-                    else:
-                        value = self._text(line + 4, blen - 4)
-                        if isinstance(value, str):
-                            value = _VerbatimStr(value, fmt)
-                        else:
-                            value = _Verbatim(value, fmt)
+                    value = self._verbatim(line, blen)
             else:
                 if pos >= n:
                     self.pos = pos
@@ -708,7 +723,7 @@ cdef class Reader:
                         if not _parse_num(line, line_len, &neg, &mag):
                             raise self._fail("invalid big number", start)
                         try:
-                            value = int(PyBytes_FromStringAndSize(line, line_len))
+                            value = _bignum(line, line_len)
                         except ValueError:
                             raise self._fail("big number too long", start) from None
                     elif t == 45:  # -

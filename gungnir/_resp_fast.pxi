@@ -46,7 +46,7 @@ cdef object _key(Reader self, const char *p, Py_ssize_t n):
 
 cdef inline object _scalar(Reader self, const char *buf, Py_ssize_t pos, Py_ssize_t n,
                     Py_ssize_t *newpos, bint as_key=False):
-    """A complete well-formed ``$ : + # _`` element at pos, or _NOVALUE.
+    """A complete well-formed ``$ : + # _ , = (`` element at pos, or _NOVALUE.
 
     Only the common spellings are taken here (lengths and integers of at most 18
     digits, a CRLF right where expected); everything else, including every error, is
@@ -58,6 +58,7 @@ cdef inline object _scalar(Reader self, const char *buf, Py_ssize_t pos, Py_ssiz
     cdef const char *q
     cdef bint neg
     cdef double dval
+    cdef object value
     if t == 36:
         used = _fast_uint(buf + pos + 1, buf + n, &mag)
         if used and mag <= <uint64_t>self.max_bulk_len:
@@ -120,6 +121,28 @@ cdef inline object _scalar(Reader self, const char *buf, Py_ssize_t pos, Py_ssiz
         if _fast_double(buf + pos + 1, q - buf - pos - 1, &dval):
             newpos[0] = q - buf + 2
             return dval
+        return _NOVALUE
+    if t == 61:  # =len CRLF fmt:text CRLF
+        used = _fast_uint(buf + pos + 1, buf + n, &mag)
+        if used and 4 <= mag <= <uint64_t>self.max_bulk_len:
+            blen = <Py_ssize_t>mag
+            pos += 1 + used
+            end = pos + blen
+            if end + 2 <= n and buf[end] == b'\r' and buf[end + 1] == b'\n' and (
+                buf[pos + 3] == b':'
+            ):
+                newpos[0] = end + 2
+                return self._verbatim(buf + pos, blen)
+        return _NOVALUE
+    if t == 40:  # (digits CRLF
+        if self.scan > pos:
+            return _NOVALUE
+        used = 0
+        value = gungnir_fast_bignum(buf + pos + 1, buf + n, &used, _NOVALUE)
+        if value is _NOVALUE or used - 2 > self.max_bulk_len:  # "line too long" is general
+            return _NOVALUE
+        newpos[0] = pos + 1 + used
+        return value
     return _NOVALUE
 
 cdef Py_ssize_t _fill(Reader self, _Frame top, const char *buf, Py_ssize_t pos,

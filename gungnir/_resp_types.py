@@ -7,6 +7,7 @@ apart on what a reply *is*. Users should import everything from :mod:`gungnir.re
 
 from __future__ import annotations
 
+import os
 from typing import Any, Final
 
 __all__ = [
@@ -316,7 +317,12 @@ class Push(list[Any]):
 
 
 class Verbatim(bytes):
-    """A verbatim string (RESP3 ``=``) as bytes; ``format`` is its three-letter type."""
+    """A verbatim string (RESP3 ``=``) as bytes; ``format`` is its three-letter type.
+
+    This pure class defines the behaviour; when the extension loads, ``Verbatim`` is
+    rebound to its compiled twin (see the end of this module), which behaves the same
+    and is built without an interpreted ``__new__`` and a per-instance dict.
+    """
 
     format: str
 
@@ -378,3 +384,29 @@ def freeze(value: Any) -> Any:
     if isinstance(value, set):
         return frozenset([freeze(v) for v in value])
     return value
+
+
+def _compiled_verbatim() -> Any:
+    """The extension's Verbatim type, or None (not built, or GUNGNIR_PURE=1).
+
+    Both readers must return one and the same type, so the pure twin builds the compiled
+    one too. GUNGNIR_PURE=1 keeps every process that sets it off the shared object, as
+    gungnir.resp does. When the extension is the module being imported (it imports this
+    one) and has not made its type yet, the pure class stays: every reader made later
+    sees which one won and builds that.
+    """
+    if os.environ.get("GUNGNIR_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from gungnir._resp import Verbatim as compiled
+    except ImportError:
+        return None
+    return compiled
+
+
+#: The pure class, whatever Verbatim became: the reference the compiled type is tested against.
+PyVerbatim = Verbatim
+
+_compiled = _compiled_verbatim()
+if _compiled is not None:
+    Verbatim = _compiled  # type: ignore[misc]

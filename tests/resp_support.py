@@ -16,14 +16,20 @@ except ImportError:  # extension not built
 
 ReaderFactory = Callable[..., Any]
 
-IMPLS: list[Any] = [pytest.param(resp.PyReader, id="python")]
-IMPLS.append(
-    pytest.param(
-        getattr(cython_resp, "Reader", None),
-        id="cython",
-        marks=pytest.mark.skipif(cython_resp is None, reason="gungnir._resp not built"),
-    )
-)
+
+def pure_and_compiled(pure: Any, name: str, ids: tuple[str, str]) -> list[Any]:
+    """pytest params: ``pure``, and the extension's ``name`` (skipped when it is not built)."""
+    return [
+        pytest.param(pure, id=ids[0]),
+        pytest.param(
+            getattr(cython_resp, name, None),
+            id=ids[1],
+            marks=pytest.mark.skipif(cython_resp is None, reason="gungnir._resp not built"),
+        ),
+    ]
+
+
+IMPLS: list[Any] = pure_and_compiled(resp.PyReader, "Reader", ("python", "cython"))
 
 
 def drain(reader: Any) -> list[Any]:

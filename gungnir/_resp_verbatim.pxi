@@ -1,0 +1,182 @@
+# The compiled Verbatim type, textually included by _resp.pyx before anything else.
+#
+# A Python subclass of bytes cannot have slots, so the pure Verbatim keeps its format in a
+# per-instance __dict__, and building one costs an interpreted __new__ plus a dict: about
+# ten times a plain bytes. This type is the same bytes subclass with the format kept in
+# one word after the bytes' data (a var-sized object has no fixed place for fields: the
+# data starts at the same offset as in bytes, so bytes' own methods work unchanged), built
+# with one allocation. _resp_types.Verbatim *is* this type when the extension loads, so the
+# pure twin returns it too and both readers agree on the type; the pure class is the
+# fallback (and the definition of the behaviour this one keeps: bytes equality and hash,
+# a ``format`` attribute, the same repr and pickling).
+
+cdef extern from *:
+    """
+    #include <string.h>
+
+    static PyTypeObject *gungnir_verbatim_type = NULL;
+    static PyObject *gungnir_verbatim_txt = NULL;
+
+    /* The format's word: pointer-aligned, after the data and its NUL. The same offset
+       for every subclass, whose own fields (a __dict__) sit after it. */
+    static inline PyObject **gungnir_verbatim_slot(PyObject *o) {
+        Py_ssize_t off = _Py_SIZE_ROUND_UP(PyBytes_Type.tp_basicsize + Py_SIZE(o),
+                                           SIZEOF_VOID_P);
+        return (PyObject **)((char *)o + off);
+    }
+
+    /* A Verbatim of n bytes (data uninitialised), format unset (NULL). */
+    static PyObject *gungnir_verbatim_alloc(PyTypeObject *tp, Py_ssize_t n) {
+        PyObject *o;
+        if (n < 0 || n > PY_SSIZE_T_MAX - tp->tp_basicsize - 2 * SIZEOF_VOID_P) {
+            return PyErr_NoMemory();
+        }
+        if (tp == gungnir_verbatim_type) {
+            o = (PyObject *)PyObject_Malloc(_PyObject_VAR_SIZE(tp, n));
+            if (o == NULL) return PyErr_NoMemory();
+            PyObject_InitVar((PyVarObject *)o, tp, n);
+        } else {  /* a Python subclass: its allocator knows its GC and dict */
+            o = tp->tp_alloc(tp, n);
+            if (o == NULL) return NULL;
+        }
+        _Py_COMP_DIAG_PUSH
+        _Py_COMP_DIAG_IGNORE_DEPR_DECLS
+        ((PyBytesObject *)o)->ob_shash = -1;
+        _Py_COMP_DIAG_POP
+        ((PyBytesObject *)o)->ob_sval[n] = '\\0';
+        *gungnir_verbatim_slot(o) = NULL;
+        return o;
+    }
+
+    static PyObject *gungnir_verbatim_new(const char *p, Py_ssize_t n, PyObject *fmt) {
+        PyObject *o = gungnir_verbatim_alloc(gungnir_verbatim_type, n);
+        if (o == NULL) return NULL;
+        memcpy(((PyBytesObject *)o)->ob_sval, p, (size_t)n);
+        Py_INCREF(fmt);
+        *gungnir_verbatim_slot(o) = fmt;
+        return o;
+    }
+
+    static PyObject *gungnir_verbatim_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
+        static char *kwlist[] = {"data", "format", NULL};
+        PyObject *data, *fmt = gungnir_verbatim_txt, *raw, *o;
+        if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:Verbatim", kwlist, &data, &fmt)) {
+            return NULL;
+        }
+        raw = PyObject_Bytes(data);  /* what bytes(data) accepts, bar an int's zeros */
+        if (raw == NULL) return NULL;
+        o = gungnir_verbatim_alloc(tp, PyBytes_GET_SIZE(raw));
+        if (o != NULL) {
+            memcpy(((PyBytesObject *)o)->ob_sval, PyBytes_AS_STRING(raw),
+                   (size_t)PyBytes_GET_SIZE(raw));
+            Py_INCREF(fmt);
+            *gungnir_verbatim_slot(o) = fmt;
+        }
+        Py_DECREF(raw);
+        return o;
+    }
+
+    static void gungnir_verbatim_dealloc(PyObject *o) {
+        PyTypeObject *tp = Py_TYPE(o);
+        Py_CLEAR(*gungnir_verbatim_slot(o));
+        tp->tp_free(o);
+        Py_DECREF(tp);  /* instances of heap types own a reference to their type */
+    }
+
+    static PyObject *gungnir_verbatim_get_format(PyObject *o, void *closure) {
+        PyObject *fmt = *gungnir_verbatim_slot(o);
+        if (fmt == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "format");
+            return NULL;
+        }
+        Py_INCREF(fmt);
+        return fmt;
+    }
+
+    static int gungnir_verbatim_set_format(PyObject *o, PyObject *value, void *closure) {
+        Py_XINCREF(value);
+        Py_XSETREF(*gungnir_verbatim_slot(o), value);
+        return 0;
+    }
+
+    static PyObject *gungnir_verbatim_repr(PyObject *o) {
+        PyObject *fmt = *gungnir_verbatim_slot(o), *text, *out;
+        if (fmt == NULL) fmt = Py_None;
+        text = PyBytes_Type.tp_repr(o);
+        if (text == NULL) return NULL;
+        out = PyUnicode_FromFormat("Verbatim(%U, format=%R)", text, fmt);
+        Py_DECREF(text);
+        return out;
+    }
+
+    static PyObject *gungnir_verbatim_reduce(PyObject *o, PyObject *unused) {
+        PyObject *fmt = *gungnir_verbatim_slot(o);
+        return Py_BuildValue("(O(y#O))", (PyObject *)gungnir_verbatim_type,
+                             PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o),
+                             fmt == NULL ? Py_None : fmt);
+    }
+
+    static PyGetSetDef gungnir_verbatim_getset[] = {
+        {"format", gungnir_verbatim_get_format, gungnir_verbatim_set_format,
+         "The three-letter type of the text (txt, mkd, ...).", NULL},
+        {NULL, NULL, NULL, NULL, NULL}
+    };
+
+    static PyMethodDef gungnir_verbatim_methods[] = {
+        {"__reduce__", gungnir_verbatim_reduce, METH_NOARGS, NULL},
+        {NULL, NULL, 0, NULL}
+    };
+
+    /* Create the type once (the module is initialised once per process). */
+    static PyObject *gungnir_verbatim_make_type(void) {
+        PyType_Slot slots[] = {
+            {Py_tp_new, (void *)gungnir_verbatim_tp_new},
+            {Py_tp_dealloc, (void *)gungnir_verbatim_dealloc},
+            {Py_tp_free, (void *)PyObject_Free},
+            {Py_tp_repr, (void *)gungnir_verbatim_repr},
+            {Py_tp_getset, (void *)gungnir_verbatim_getset},
+            {Py_tp_methods, (void *)gungnir_verbatim_methods},
+            {Py_tp_doc, (void *)"A verbatim string (RESP3 =) as bytes; format is its "
+                                "three-letter type. Verbatim(data, format='txt')."},
+            {0, NULL}
+        };
+        PyType_Spec spec = {
+            "gungnir.resp.Verbatim",
+            (int)(PyBytes_Type.tp_basicsize + sizeof(PyObject *)),
+            1,
+            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+            slots
+        };
+        if (gungnir_verbatim_type == NULL) {
+            gungnir_verbatim_txt = PyUnicode_InternFromString("txt");
+            if (gungnir_verbatim_txt == NULL) return NULL;
+            gungnir_verbatim_type = (PyTypeObject *)PyType_FromSpecWithBases(
+                &spec, (PyObject *)&PyBytes_Type);
+            if (gungnir_verbatim_type == NULL) return NULL;
+        }
+        Py_INCREF(gungnir_verbatim_type);
+        return (PyObject *)gungnir_verbatim_type;
+    }
+    """
+    object gungnir_verbatim_make_type()
+    object gungnir_verbatim_new(const char *p, Py_ssize_t n, object fmt)
+
+
+#: The compiled Verbatim type (see above); public as gungnir.resp.Verbatim when loaded.
+Verbatim = gungnir_verbatim_make_type()
+
+cdef object _CVerbatim = Verbatim
+cdef list _fmt_cache = [None] * 8  # format strings by a hash of their 3 bytes
+cdef char _fmt_bytes[8][3]
+
+
+cdef inline object _verbatim_format(const char *p):
+    """The format ``str`` of the 3 bytes at p, shared between replies ("txt" repeats)."""
+    cdef unsigned int h = (<unsigned char>p[0] ^ (<unsigned char>p[2] << 1)) & 7
+    cached = _fmt_cache[h]
+    if cached is not None and memcmp(_fmt_bytes[h], p, 3) == 0:
+        return cached
+    fmt = PyUnicode_Decode(p, 3, "latin-1", NULL)
+    _fmt_cache[h] = fmt
+    memcpy(_fmt_bytes[h], p, 3)
+    return fmt
