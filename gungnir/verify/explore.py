@@ -1,11 +1,12 @@
 """Exhaustive breadth-first exploration of a :class:`~gungnir.verify.world.Model`.
 
-States are deduplicated by fingerprint.  Daemon-symmetry reduction: daemons with identical
-settings are interchangeable, so a world and the same world with daemon names permuted are
-one state.  The canonical fingerprint renames daemons in the world's text form for every
-permutation and keeps the smallest hash; it is only computed for states whose plain hash is
-new, which keeps its cost off the common path.  (A canonical form that misses an isomorphism
-only costs duplicate work, never a missed state.)
+States are deduplicated by fingerprint: a 128-bit BLAKE2b digest of a canonical,
+type-tagged encoding of the world (:mod:`.identity`; never the builtin ``hash()``, which
+merges ``-1`` and ``-2``).  Daemon-symmetry reduction: daemons with identical settings are
+interchangeable, so a world and the same world with daemon names permuted are one state.  The
+canonical fingerprint renames daemons for every permutation among alike daemons and keeps the
+smallest digest.  (A canonical form that misses an isomorphism only costs duplicate work,
+never a missed state.)
 
 Breadth-first order makes the first violation found a shortest one; the path is rebuilt from
 parent links and replayed into a readable timeline.
@@ -14,6 +15,7 @@ parent links and replayed into a readable timeline.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import time
 from collections import deque
@@ -22,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gungnir.core import CONSISTENCY, ConfigAnnounce, ConfigQuery, DaemonState, Log, Notify
+from gungnir.verify.identity import canon
 from gungnir.verify.invariants import check, converged
-from gungnir.verify.world import Model, World
+from gungnir.verify.world import Model, Node, World
 
 
 @dataclass
@@ -77,7 +80,7 @@ class Fingerprinter:
     Symmetry: daemons with identical settings are interchangeable.  Daemons are renamed to
     positional names after ordering them by a rename-invariant key (their rendering with
     their own name as SELF and every other daemon as OTHER); daemons with equal keys are
-    permuted among themselves and the smallest hash wins.  Name-keyed tuples are re-sorted
+    permuted among themselves and the smallest digest wins.  Name-keyed tuples are re-sorted
     after renaming so isomorphic worlds render identically.
     """
 
@@ -93,19 +96,28 @@ class Fingerprinter:
         self.ttl = s.report_ttl
         self.fence_after = s.fence_after
         self.election_timeout = s.election_timeout
-        self.plan_limit = max(s.failover_timeout, s.switchover_timeout)
-        self.cap = 1 + max(
-            s.down_after,
-            s.report_ttl,
-            s.election_timeout * 2 + s.election_jitter,
-            s.failover_timeout,
-            s.promote_after,
-            s.fence_after,
-            s.lease,
-            s.switchover_timeout,
-            s.min_replicas_max_lag,
+        # a plan whose old primary runs a longer max-lag (an operator's preset) waits a longer
+        # lease and gets the difference on top of failover_timeout (gungnir.core.failover)
+        longer = max(0.0, float(model.base_max_lag) - s.min_replicas_max_lag)
+        self.plan_limit = max(s.failover_timeout + longer, s.switchover_timeout)
+        self.cap = (
+            1
+            + longer
+            + max(
+                s.down_after,
+                s.report_ttl,
+                s.election_timeout * 2 + s.election_jitter,
+                s.failover_timeout,
+                s.promote_after,
+                s.fence_after,
+                s.lease,
+                s.switchover_timeout,
+                s.min_replicas_max_lag,
+            )
         )
-        self.cache: dict[tuple[int, tuple[str, ...], float], tuple[object, Any]] = {}
+        self.cache: dict[tuple[int, tuple[str, ...], float], tuple[object, str]] = {}
+        self.nodes: dict[tuple[str, int], str] = {}
+        self.msgs: dict[tuple[int, tuple[str, ...], float], tuple[object, str]] = {}
 
     def rel(self, t: float | None, now: float) -> float | None:
         if t is None:
@@ -130,45 +142,48 @@ class Fingerprinter:
             return d if d >= -limit else -limit - 1.0
         return d if d > -limit else -limit
 
-    def canonical(self, w: World) -> int:
+    def canonical(self, w: World) -> bytes:
+        """The 128-bit digest of the smallest canonical encoding of ``w`` over the daemon
+        renamings the symmetry allows (:mod:`.identity`: two worlds share it only if their
+        renderings are equal value for value and type for type, short of a BLAKE2b
+        collision).
+
+        The encoding is a fixed number of parts, each the ``repr`` of a canonical form,
+        joined by NUL: ``repr`` escapes every control character, so no part holds a NUL and
+        the join is injective.  Parts are cached as text (daemon states, messages, nodes)."""
         k = len(self.names)
         now = float(w.now)
         if self.symmetry and not self._asymmetric(w):
             keys = []
             for i in range(k):
                 mapping = tuple("SELF" if j == i else "OTHER" for j in range(k))
-                keys.append(hash(self._per(w, i, mapping, now)))
+                keys.append(self._per(w, i, mapping, now))
             order = sorted(range(k), key=keys.__getitem__)
             groups = [list(g) for _, g in itertools.groupby(order, key=keys.__getitem__)]
             choices: Any = itertools.product(*(itertools.permutations(g) for g in groups))
         else:
             choices = [[list(range(k))]]
-        shared = (
-            tuple(
-                (
-                    nd.up,
-                    nd.role,
-                    nd.master,
-                    nd.log,
-                    nd.run,
-                    nd.min_replicas,
-                    nd.paused,
-                    nd.empty_restart,
-                    nd.no_sync,
-                    tuple((m, t - w.now) for m, t in nd.acks),
-                )
-                for nd in w.nodes
-            ),
-            w.crashes,
-            w.partitions,
-            w.dups,
-            w.writes,
-            w.committed,
-            w.service,
-            w.configs,
-            w.bad,
+        shared = "\0".join(
+            [
+                *(self._node(nd, w.now) for nd in w.nodes),
+                repr(
+                    canon(
+                        (
+                            w.crashes,
+                            w.partitions,
+                            w.dups,
+                            w.writes,
+                            w.committed,
+                            w.service,
+                            w.configs,
+                            w.bad,
+                            self.clock and w.now,
+                        )
+                    )
+                ),
+            ]
         )
-        best: int | None = None
+        best: bytes | None = None
         for choice in choices:
             seq = [i for part in choice for i in part]  # seq[new position] = old index
             mapping_l = [""] * k
@@ -176,17 +191,39 @@ class Fingerprinter:
                 mapping_l[i] = self.canon[pos]
             mapping = tuple(mapping_l)
             rn = dict(zip(self.names, mapping, strict=True))
-            per = tuple(self._per(w, i, mapping, now) for i in seq)
-            net = frozenset((rn[to], self._msg(msg, rn, now)) for to, msg in w.net)
-            votes = frozenset((rn.get(v, v), e, rn.get(c, c)) for v, e, c in w.votes)
-            leaders = frozenset((e, rn.get(d, d)) for e, d in w.leaders)
+            # a set is a list sorted by a total order on its elements' canonical forms
+            net = sorted((rn[to], self._msg(msg, mapping, rn, now)) for to, msg in w.net)
+            votes = sorted((rn.get(v, v), e, rn.get(c, c)) for v, e, c in w.votes)
+            leaders = sorted((e, rn.get(d, d)) for e, d in w.leaders)
             # a cut names daemons too: isolating d1 or d2 is one state when they are alike
-            cut = None if w.cut is None else frozenset(rn.get(x, x) for x in w.cut)
-            h = hash((per, shared, net, votes, leaders, cut, self.clock and w.now))
+            cut = None if w.cut is None else sorted(rn.get(x, x) for x in w.cut)
+            text = "\0".join(
+                [
+                    *(self._per(w, i, mapping, now) for i in seq),
+                    shared,
+                    repr((net, votes, leaders, cut)),
+                ]
+            )
+            h = hashlib.blake2b(text.encode(), digest_size=16).digest()
             if best is None or h < best:
                 best = h
         assert best is not None
         return best
+
+    def _node(self, nd: Node, now: int) -> str:
+        """The canonical text of node ``nd`` with its ack times relative to ``now``.
+
+        Cached by ``repr(nd)``: the world rebuilds equal nodes often, and two nodes with the
+        same ``repr`` have the same fields of the same types (``repr`` tells ``1``, ``1.0``
+        and ``True`` apart; a set printed in another order is only a cache miss)."""
+        key = (repr(nd), now)
+        hit = self.nodes.get(key)
+        if hit is None:
+            if len(self.nodes) > 500_000:
+                self.nodes.clear()
+            hit = repr(canon(nd._replace(acks=tuple((m, t - now) for m, t in nd.acks))))
+            self.nodes[key] = hit
+        return hit
 
     def _asymmetric(self, w: World) -> bool:
         """Does ``w`` hold daemon names the renaming does not reach (a voter-set change:
@@ -208,29 +245,24 @@ class Fingerprinter:
                 return True
         return False
 
-    def _per(self, w: World, i: int, mapping: tuple[str, ...], now: float) -> Any:
+    def _per(self, w: World, i: int, mapping: tuple[str, ...], now: float) -> str:
         d = w.durable[i]
         vote = d[1]
         if vote is not None and vote in self.names:
             vote = mapping[self.names.index(vote)]
-        return (
-            self._state(w.daemons[i], mapping, now),
-            (d[0], vote),
-            w.rounds[i] >= w.now,
-            w.restarts[i],
-            w.high[i],
-        )
+        rest = ((d[0], vote), w.rounds[i] >= w.now, w.restarts[i], w.high[i])
+        return self._state(w.daemons[i], mapping, now) + "\0" + repr(rest)
 
-    def _state(self, st: DaemonState | None, mapping: tuple[str, ...], now: float) -> Any:
+    def _state(self, st: DaemonState | None, mapping: tuple[str, ...], now: float) -> str:
         if st is None:
-            return None
+            return "None"
         key = (id(st), mapping, now)
         hit = self.cache.get(key)
         if hit is not None and hit[0] is st:
             return hit[1]
         if len(self.cache) > 500_000:
             self.cache.clear()
-        out = self._render(st, dict(zip(self.names, mapping, strict=True)), now)
+        out = repr(canon(self._render(st, dict(zip(self.names, mapping, strict=True)), now)))
         self.cache[key] = (st, out)
         return out
 
@@ -273,6 +305,7 @@ class Fingerprinter:
                 fo.old_fenced,
                 r(fo.old_last_ok, now),
                 fo.old_offset,
+                fo.lease,
                 self.past(fo.lease_until, now) if red else r(fo.lease_until, now),
                 fo.pending,
                 fo.failed,
@@ -301,6 +334,10 @@ class Fingerprinter:
                 v.paused,
                 v.empty_restart,
                 v.seen,
+                v.max_lag,
+                v.sync_denied,
+                v.settings_ok,
+                v.kept_min_replicas,
             )
             for v in st.nodes
         )
@@ -354,7 +391,15 @@ class Fingerprinter:
             extra += (("settings", st.settings),)
         return extra
 
-    def _msg(self, msg: Any, rn: dict[str, str], now: float) -> Any:
+    def _msg(self, msg: Any, mapping: tuple[str, ...], rn: dict[str, str], now: float) -> str:
+        """The canonical text of ``msg`` renamed and time-relative (cached: the same message
+        object sits in the network of many worlds)."""
+        key = (id(msg), mapping, now)
+        hit = self.msgs.get(key)
+        if hit is not None and hit[0] is msg:
+            return hit[1]
+        if len(self.msgs) > 500_000:
+            self.msgs.clear()
         changes: dict[str, Any] = {"sender": rn.get(msg.sender, msg.sender)}
         cand = getattr(msg, "candidate", None)
         if cand is not None:
@@ -363,7 +408,9 @@ class Fingerprinter:
             changes["nonce"] = self.rel(msg.nonce, now)
         elif isinstance(msg, ConfigAnnounce) and msg.reply_to is not None:
             changes["reply_to"] = self.rel(msg.reply_to, now)
-        return dataclasses.replace(msg, **changes)
+        out = repr(canon(dataclasses.replace(msg, **changes)))
+        self.msgs[key] = (msg, out)
+        return out
 
 
 #: DaemonState fields the renderer handles itself (``settings``: only when it differs).
@@ -438,11 +485,10 @@ def explore(
     t0 = time.monotonic()
     fp = Fingerprinter(model, sc.symmetry, getattr(sc, "reduce", True))
     init = model.initial()
-    plain: set[int] = {hash(init)}
     c0 = fp.canonical(init)
-    seen: set[int] = {c0}
-    parent: dict[int, tuple[int, tuple[Any, ...]] | None] = {c0: None}
-    queue: deque[tuple[World, int, int]] = deque([(init, c0, 0)])
+    seen: set[bytes] = {c0}
+    parent: dict[bytes, tuple[bytes, tuple[Any, ...]] | None] = {c0: None}
+    queue: deque[tuple[World, bytes, int]] = deque([(init, c0, 0)])
     res.states = 1
     if visit is not None:
         visit(init)
@@ -460,10 +506,6 @@ def explore(
             res.transitions += 1
             if max(w2.high) > sc.max_epoch:
                 continue
-            h = hash(w2)
-            if h in plain:
-                continue
-            plain.add(h)
             c2 = fp.canonical(w2)
             if c2 in seen:
                 continue
@@ -506,7 +548,9 @@ def _done(res: Result, t0: float) -> Result:
     return res
 
 
-def path_to(parent: dict[int, tuple[int, tuple[Any, ...]] | None], c: int) -> list[tuple[Any, ...]]:
+def path_to(
+    parent: dict[bytes, tuple[bytes, tuple[Any, ...]] | None], c: bytes
+) -> list[tuple[Any, ...]]:
     labels: list[tuple[Any, ...]] = []
     link = parent[c]
     while link is not None:
@@ -519,8 +563,8 @@ def path_to(parent: dict[int, tuple[int, tuple[Any, ...]] | None], c: int) -> li
 
 def _counterexample(
     model: Model,
-    parent: dict[int, tuple[int, tuple[Any, ...]] | None],
-    c: int,
+    parent: dict[bytes, tuple[bytes, tuple[Any, ...]] | None],
+    c: bytes,
     broken: list[str],
 ) -> Counterexample:
     labels = path_to(parent, c)
