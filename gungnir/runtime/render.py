@@ -133,6 +133,9 @@ def render_status(st: Mapping[str, Any], colour: bool = False) -> str:
     headers = ["GROUP", "PRIMARY", "ADDRESS", "EPOCH", "MY EPOCH", "MY ROLE", "HEALTH", "FAILOVER"]
     lines += table(headers, rows, colour)
     for g in st["groups"]:
+        for why in g.get("problems", ()):
+            lines.append(paint(f"  {g['group']}: {why}", "bold red", colour))
+    for g in st["groups"]:
         lines += ["", paint(f"{g['group']} nodes", "bold", colour)]
         node_headers = ["NODE", "ADDRESS", "ROLE", "OFFSET", "LAG", "WRITES", "STATE"]
         lines += table(node_headers, _node_rows(g), colour, indent="  ")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gungnir.core import LEADER, Switchover
 
+from . import health
 from .sentinel import (
     FailoverRefusedError,
     PrimaryState,
@@ -201,7 +202,8 @@ def group_status(d: Daemon, g: GroupRuntime) -> dict[str, Any]:
         "next_voters": list(st.settings.next_voters),
         "desired_voters": list(st.desired or st.settings.voters),
         "voter": st.is_voter,
-        "healthy": bool(st.config.primary) and not st.odown and not st.sdown,
+        "healthy": not (problems := health.problems(st)),
+        "problems": problems,
         "nodes": [
             {
                 "node": v.node,

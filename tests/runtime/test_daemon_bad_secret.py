@@ -45,10 +45,12 @@ def test_a_wrong_secret_is_unready_and_harmless_and_still_fences_when_cut_off(tm
                 # refusal exported for the alert
                 assert c.daemons["d1"]._ready()[0]
                 await until(
-                    lambda: c.daemons["d1"].metrics.registry.get_sample_value(
-                        "gungnir_peer_auth_refused", {"peer": "d3"}
-                    )
-                    == 1,
+                    lambda: (
+                        c.daemons["d1"].metrics.registry.get_sample_value(
+                            "gungnir_peer_auth_refused", {"peer": "d3"}
+                        )
+                        == 1
+                    ),
                     10,
                     "d1 to export d3's refusal",
                 )
