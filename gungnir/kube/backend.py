@@ -313,10 +313,13 @@ class KubeBackend:
         reason: str | None = None,
         voters: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """The leader records the authoritative config in the group's status, with the voter
-        set it commits (``status.voters``/``votersEpoch``: where a daemon that never persisted
-        a voter view bootstraps from) and whether a voter change is still pending."""
-        fields: dict[str, Any] = {"primary": primary or "", "leader": leader}
+        """Record the authoritative config in the group's status (any daemon that holds it:
+        the epoch check refuses an older one), with the voter set it commits
+        (``status.voters``/``votersEpoch``: where a daemon that never persisted a voter view
+        bootstraps from) and whether a voter change is still pending."""
+        fields: dict[str, Any] = {"primary": primary or ""}
+        if leader:  # "": written by a daemon that did not lead it; keep the leader's name
+            fields["leader"] = leader
         conds = []
         st = self.state.get(group)
         if voters:

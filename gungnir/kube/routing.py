@@ -1,7 +1,8 @@
 """Atomic, epoch-stamped routing: the primary Service's EndpointSlice.
 
 The primary Service has no selector; its one EndpointSlice (``<service>-gungnir``, labelled
-``kubernetes.io/service-name``) is owned by the leader. That single object carries both the
+``kubernetes.io/service-name``) is written by any daemon that holds the highest config
+(:mod:`gungnir.kube.publisher`). That single object carries both the
 address clients are sent to and the ``gungnir.io/epoch`` annotation, so one PUT moves both,
 checked against the resourceVersion that was read:
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .api import KubeApi
+from .authority import routable
 from .errors import ConflictingConfig, KubeConflict, KubeError, KubeNotFound, StaleEpoch
 from .model import (
     EPOCH_ANNOTATION,
@@ -55,10 +57,11 @@ def build_slice(
     port: int,
     port_name: str = "valkey",
 ) -> dict[str, Any]:
-    """The whole EndpointSlice for one routing decision (at most one endpoint)."""
+    """The whole EndpointSlice for one routing decision (at most one endpoint, and none
+    while the primary's pod is not running with an IP: :func:`authority.routable`)."""
     endpoints = []
     address_type = "IPv4"
-    if primary is not None and primary.ip:
+    if primary is not None and primary.ip and routable(primary):
         address_type = "IPv6" if ":" in primary.ip else "IPv4"
         ep: dict[str, Any] = {
             "addresses": [primary.ip],
@@ -125,7 +128,7 @@ async def publish_routing(
     name = slice_name(service)
     want = build_slice(ns, service, group, epoch, primary, leader, port)
     want_primary = primary.name if primary is not None else ""
-    want_addr = primary.ip if primary is not None else None
+    want_addr = primary.ip if primary is not None and routable(primary) else None
     for _ in range(max_conflicts):
         try:
             current = await api.call(
@@ -158,6 +161,12 @@ async def publish_routing(
                 f"{have_primary}, not {want_primary}"
             )
         rv = current["metadata"]["resourceVersion"]
+        have_leader = ((current.get("metadata") or {}).get("annotations") or {}).get(
+            LEADER_ANNOTATION
+        )
+        if not leader and have_epoch == epoch and have_leader:
+            # A daemon that did not lead this epoch keeps the leader's name on the slice.
+            want["metadata"]["annotations"][LEADER_ANNOTATION] = have_leader
         if (have_epoch, have_primary, have_addr) == (
             epoch,
             want_primary,

@@ -300,7 +300,7 @@ class KubeWiring:
             config,
             publisher=publisher,
             on_notify=lambda g, e, d: holder[0].notify(g, e, d),
-            on_config=lambda g, c: holder[0].config_changed(g, c),
+            on_config=lambda g, c: holder[0].on_config(g, c),
             **daemon_kwargs,
         )
         wiring = cls(daemon, backend, publisher)
@@ -328,6 +328,13 @@ class KubeWiring:
     def notify(self, group: str, event: str, detail: str) -> None:
         """A core ``Notify`` as an Event (queued; never waits on the API)."""
         self.publisher.notify(group, event, detail)
+
+    def on_config(self, group: str, config: Config) -> None:
+        """Every config this daemon's core holds goes to the publisher, which reconciles
+        routing, labels and status from the highest one whatever daemon led it (the API's
+        epoch checks and :mod:`gungnir.kube.authority` keep an older one from writing)."""
+        self.publisher.adopt(group, config)
+        self.config_changed(group, config)
 
     def config_changed(self, group: str, config: Config) -> None:
         """Known gap of the core: it publishes configs only during a failover, so the
