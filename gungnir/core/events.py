@@ -50,14 +50,20 @@ class Tick:
 
 @dataclass(frozen=True)
 class Probe:
-    """Result of probing one node (ROLE + INFO replication + CONFIG GET).
+    """Result of probing one node (ROLE + INFO replication + CONFIG GET + ACL GETUSER).
 
     ``reachable`` False means the probe failed; the other fields are then ignored.
     ``master`` is the node a replica follows (a node name, resolved by the runtime),
     ``link_up`` its master_link_status, ``lag`` seconds since the replica last heard from its
     master, ``accepts_writes`` whether the node would take a write now (primary, not paused,
-    min-replicas met), ``empty`` a loading or empty dataset, ``min_replicas`` its
-    min-replicas-to-write and ``paused`` a CLIENT PAUSE WRITE in force.
+    min-replicas met), ``empty`` a loading or empty dataset and ``paused`` a CLIENT PAUSE
+    WRITE in force.
+
+    The node settings the protocol's guarantees rest on are read back on every probe, never
+    assumed (design rule 10): ``min_replicas`` (min-replicas-to-write), ``max_lag``
+    (min-replicas-max-lag, whole seconds; Valkey's default is 10), ``sync_denied`` (a user a
+    replica syncs as is denied SYNC/PSYNC: the start fence's ACL half) and ``settings_ok``
+    (every one of them could be read; False keeps the node unvetted and unpromoted).
     """
 
     node: str
@@ -74,6 +80,9 @@ class Probe:
     lag: float = 0.0
     min_replicas: int = 0
     paused: bool = False
+    max_lag: int = 10
+    sync_denied: bool = False
+    settings_ok: bool = True
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from typing import Any
 
-from . import membership
+from . import membership, nodesettings
 from .actions import (
     Action,
     Broadcast,
@@ -76,6 +76,7 @@ def begin(st: DaemonState, now: float, rules: Rules) -> Result:
         manual=manual,
         use_failover_command=use_cmd,
         old_last_ok=old_view.last_ok if old_view else now,
+        lease=rules.lease(s, nodesettings.observed_max_lag(st, old)),
     )
     st = st.replace(failover=fo, switchover=None)
     return advance(st, now, rules)
@@ -86,7 +87,7 @@ def _abort(st: DaemonState, now: float, why: str) -> Result:
     assert fo is not None
     acts: list[Action] = [Notify("-failover-abort", f"epoch {fo.epoch}: {why}")]
     if fo.manual and fo.old_fenced and fo.old is not None and fo.stage in ("catchup", "wait"):
-        acts.append(Unfence(fo.old, fo.epoch, st.settings.write_quorum))
+        acts.append(Unfence(fo.old, fo.epoch, _wanted(st, fo.old)[0]))
     st = st.replace(
         role=FOLLOWER,
         failover=None,
@@ -118,10 +119,12 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
     if st.role != LEADER or fo is None:
         return st, []
     s = st.settings
+    # An old primary that runs a longer max-lag than the policy's has a longer lease: the
+    # plan gets the difference on top of ``failover_timeout`` (whose rule assumes s.lease).
     limit = (
         s.switchover_timeout
         if fo.manual and fo.stage in ("fence", "catchup")
-        else s.failover_timeout
+        else s.failover_timeout + max(0.0, fo.lease - s.lease)
     )
     if now - fo.started > limit:
         return _abort(st, now, "timeout")
@@ -141,7 +144,7 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
             pend.append(f)
             acts += [f, _rec(st, now, "fenced", epoch=fo.epoch, node=fo.old)]
         if consistency:
-            q = SetWriteQuorum(fo.new, fo.epoch, UNMEETABLE_REPLICAS, _lag(st))
+            q = SetWriteQuorum(fo.new, fo.epoch, UNMEETABLE_REPLICAS, _wanted(st, fo.new)[1])
             pend.append(q)
             acts.append(q)
         stage = "catchup" if fo.manual else "wait"
@@ -167,7 +170,12 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
         # behind since.  Promote it only if it still holds what the voters agreed to.
         tv = st.view(fo.new)
         named = st.election.offset if st.election is not None else 0
-        if tv is None or not eligible(tv, s, now, consistency) or tv.offset < named:
+        if (
+            tv is None
+            or not eligible(tv, s, now, consistency)
+            or not tv.settings_ok
+            or tv.offset < named
+        ):
             return _abort(st, now, f"{fo.new} is no longer eligible for promotion")
         stopped = _writes_stopped(st, fo, plan)
         if consistency and not rules.holds_committed(st, tv.offset, stopped):
@@ -186,7 +194,7 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
         ]
         need = len(s.nodes) - s.node_majority + 1
         if 1 + len(fo.repointed) >= need:
-            return _fo(st, stage="lease", lease_until=now + s.lease, failed=frozenset()), []
+            return _fo(st, stage="lease", lease_until=now + fo.lease, failed=frozenset()), []
         if not others:
             return st, []  # wait for the next tick to retry the failed ones
         acts = []
@@ -208,7 +216,7 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
             return _abort(st, now, f"{fo.new} restarted empty after its promotion")
         if consistency and (tv is None or not rules.holds_committed(st, tv.offset, -math.inf)):
             return st, []  # writable only once a majority vouches for its data
-        q = SetWriteQuorum(fo.new, fo.epoch, s.write_quorum, _lag(st))
+        q = SetWriteQuorum(fo.new, fo.epoch, *_wanted(st, fo.new))
         return _fo(st, pending=frozenset({q})), [q]
     if fo.stage == "publish":
         cfg = Config(fo.epoch, fo.new, tuple(n for n in s.nodes if n != fo.new))
@@ -228,8 +236,12 @@ def _advance_once(st: DaemonState, now: float, rules: Rules) -> Result:
     raise AssertionError(f"unknown failover stage {fo.stage!r}")
 
 
-def _lag(st: DaemonState) -> int:
-    return max(1, int(st.settings.min_replicas_max_lag))
+def _wanted(st: DaemonState, node: str) -> tuple[int, int]:
+    """(min-replicas-to-write, max-lag) for ``node`` as a writable primary, keeping what an
+    operator set stricter (:func:`~gungnir.core.nodesettings.wanted`)."""
+    v = st.view(node)
+    s = st.settings
+    return nodesettings.wanted(s, v) if v is not None else (s.write_quorum, s.max_lag_setting)
 
 
 def _publish(st: DaemonState, cfg: Config, now: float) -> Result:
@@ -269,7 +281,7 @@ def _finish(st: DaemonState, now: float) -> Result:
     assert fo is not None
     acts: list[Action] = []
     if fo.manual and fo.old_fenced and fo.old is not None and fo.old in fo.repointed:
-        acts.append(Unfence(fo.old, fo.epoch, st.settings.write_quorum))
+        acts.append(Unfence(fo.old, fo.epoch, _wanted(st, fo.old)[0]))
     acts.append(Notify("+failover-end", f"{fo.new} epoch {fo.epoch}"))
     return st.replace(role=FOLLOWER, failover=None, election=None, next_election=None), acts
 

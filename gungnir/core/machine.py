@@ -153,6 +153,12 @@ def _probe(state: DaemonState, ev: Probe, now: float) -> DaemonState:
             paused=ev.paused,
             empty_restart=empty_restart,
             seen=True,
+            max_lag=ev.max_lag,
+            sync_denied=ev.sync_denied,
+            settings_ok=ev.settings_ok,
+            kept_min_replicas=(
+                old.kept_min_replicas if ev.min_replicas == UNMEETABLE_REPLICAS else ev.min_replicas
+            ),
         )
     nodes = tuple(new if v.node == ev.node else v for v in state.nodes)
     st = state.replace(nodes=nodes)

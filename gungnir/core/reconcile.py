@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import membership
+from . import membership, nodesettings
 from .actions import (
     Action,
     Broadcast,
@@ -62,11 +62,11 @@ def corrections(st: DaemonState) -> list[Action]:
             return [Repoint(n, p, cfg.epoch) for n in others_primary]
         return [Promote(p, cfg.epoch)]
     isolated = st.isolated_since is not None
+    min_replicas, lag = nodesettings.wanted(s, pv)
     if not isolated and pv.paused:
-        out.append(Unfence(p, cfg.epoch, s.write_quorum))
-    elif not isolated and pv.min_replicas != s.write_quorum and vetted(st, pv.offset):
-        lag = max(1, int(s.min_replicas_max_lag))
-        out.append(SetWriteQuorum(p, cfg.epoch, s.write_quorum, lag))
+        out.append(Unfence(p, cfg.epoch, min_replicas))
+    elif not isolated and nodesettings.drifted(s, pv) and vetted(st, pv.offset):
+        out.append(SetWriteQuorum(p, cfg.epoch, min_replicas, lag))
     for v in st.nodes:
         if v.node == p or not v.reachable:
             continue
@@ -86,11 +86,16 @@ def vetted(st: DaemonState, offset: int) -> bool:
     back empty while the replicas that hold the data are out of sight stays fenced until
     they return, and :func:`~gungnir.core.machine.flag_unvetted_empty_primary` then fails
     over to one of them.
+
+    Under either policy a node whose settings could not all be read back is not vetted: its
+    start fence stays (design rule 10).
     """
     s = st.settings
+    pv = st.view(st.config.primary) if st.config.primary is not None else None
+    if pv is not None and not pv.settings_ok:
+        return False  # settings that cannot be verified: never lifted (design rule 10)
     if s.policy != CONSISTENCY:
         return True
-    pv = st.view(st.config.primary) if st.config.primary is not None else None
     if pv is None or pv.min_replicas != UNMEETABLE_REPLICAS:
         return True  # not fenced: a quorum change, not a lift
     return holds_committed(st, offset, float("-inf"))

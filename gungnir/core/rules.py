@@ -15,7 +15,7 @@ from .actions import Action, Persist
 from .events import PRIMARY, REPLICA, Start
 from .membership import View, enter_joint
 from .messages import VoteRequest
-from .settings import CONSISTENCY, Settings
+from .settings import CONSISTENCY, Settings, write_lease
 from .state import FOLLOWER, DaemonState, NodeView
 
 
@@ -112,14 +112,18 @@ def holds_committed(st: DaemonState, offset: int, since: float) -> bool:
 
 
 def best_replica(state: DaemonState, old: str | None, now: float) -> NodeView | None:
-    """Replica selection: eligible replicas ordered by replica-priority (lower first, as
-    Valkey), then replication offset (higher first), then node name."""
+    """Replica selection: eligible replicas whose settings were read back (design rule 10: a
+    node whose settings cannot be verified is never promoted) ordered by replica-priority
+    (lower first, as Valkey), then replication offset (higher first), then node name."""
     s = state.settings
     stray = s.policy == CONSISTENCY
     cands = [
         v
         for v in state.nodes
-        if v.node != old and v.node != state.config.primary and eligible(v, s, now, stray)
+        if v.node != old
+        and v.node != state.config.primary
+        and eligible(v, s, now, stray)
+        and v.settings_ok
     ]
     if not cands:
         return None
@@ -171,6 +175,7 @@ class Rules:
     fence_plan: Callable[[Settings], FencePlan] = fence_plan
     recover: Callable[[DaemonState, Start, float], DaemonState] = recover
     holds_committed: Callable[[DaemonState, int, float], bool] = holds_committed
+    lease: Callable[[Settings, float], float] = write_lease
     begin_change: Callable[[DaemonState, tuple[str, ...]], View] = enter_joint
 
 

@@ -86,12 +86,31 @@ class Settings:
         ``min_replicas_max_lag + 2 + lease_margin + max_clock_drift``.  Valkey counts replica
         lag in whole seconds (writable up to max-lag + 1 s after the last ack) and recounts
         its good replicas only about once a second (up to 1 s more); the fault suite's
-        ``leaseprobe`` measured writes accepted up to 2.90 s after a cut for max-lag 2."""
-        return self.min_replicas_max_lag + 2.0 + self.lease_margin + self.max_clock_drift
+        ``leaseprobe`` measured writes accepted up to 2.90 s after a cut for max-lag 2.
+
+        This is the lease of a node running the policy's max-lag; a failover computes the old
+        primary's from the max-lag read from that node (:func:`write_lease`)."""
+        return write_lease(self, self.min_replicas_max_lag)
+
+    @property
+    def max_lag_setting(self) -> int:
+        """The ``min-replicas-max-lag`` the policy sets (Valkey takes whole seconds, >= 1)."""
+        return max(1, int(self.min_replicas_max_lag))
 
     def replace(self, **changes: Any) -> Settings:
         """A validated copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
+
+
+#: Valkey counts replica lag in whole seconds and recounts its good replicas about once a
+#: second: a node with max-lag L stays writable up to L + 2 s after its last replica ack.
+VALKEY_LAG_SLACK = 2.0
+
+
+def write_lease(s: Settings, max_lag: float) -> float:
+    """The write lease of a primary whose ``min-replicas-max-lag`` is ``max_lag`` (as read
+    from the node): ``max_lag + 2 + lease_margin + max_clock_drift``."""
+    return max_lag + VALKEY_LAG_SLACK + s.lease_margin + s.max_clock_drift
 
 
 def validate(s: Settings) -> None:

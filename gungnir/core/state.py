@@ -39,7 +39,12 @@ class NodeView:
     """What this daemon last saw of one node.  ``last_ok`` is the time of the last successful
     probe (or of the daemon's start, so a never-seen node goes down after ``down_after``).
     ``empty_restart`` is sticky: set when the node came back with a new run id and no data,
-    cleared once it holds data again while following a primary."""
+    cleared once it holds data again while following a primary.
+
+    ``min_replicas``, ``max_lag``, ``sync_denied`` and ``settings_ok`` are the node settings
+    last read back (see :class:`~gungnir.core.events.Probe`); ``kept_min_replicas`` is the
+    last min-replicas-to-write seen that was not a fence: an operator's value, kept when it
+    is stricter than the policy's even after a fence overwrote it on the node."""
 
     node: str
     last_ok: float
@@ -58,6 +63,10 @@ class NodeView:
     paused: bool = False
     empty_restart: bool = False
     seen: bool = False
+    max_lag: int = 0
+    sync_denied: bool = False
+    settings_ok: bool = False
+    kept_min_replicas: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,9 @@ class Election:
 class Failover:
     """The leader's plan for its epoch.  ``stage`` walks: ``fence`` -> ``catchup`` (manual
     switchover) -> ``promote`` -> ``detach`` -> ``lease`` -> ``publish`` -> ``repoint`` -> done.
-    ``pending`` holds node actions issued and not answered yet; ``failed`` those to retry."""
+    ``pending`` holds node actions issued and not answered yet; ``failed`` those to retry.
+    ``lease`` is the old primary's write lease, computed when the plan starts from the
+    max-lag last read from it (:func:`~gungnir.core.nodesettings.observed_max_lag`)."""
 
     epoch: int
     old: str | None
@@ -90,6 +101,7 @@ class Failover:
     old_fenced: bool = False
     old_last_ok: float = 0.0
     old_offset: int = 0
+    lease: float = 0.0
     lease_until: float | None = None
     pending: frozenset[Any] = frozenset()
     failed: frozenset[Any] = frozenset()

@@ -52,7 +52,7 @@ from gungnir.core import (
     Unfence,
 )
 
-from .prober import NodeLink
+from .prober import SYNC_COMMANDS, NodeLink, denies_sync, sync_users
 
 __all__ = ["SYNC_COMMANDS", "commands_for", "execute", "sync_users"]
 
@@ -60,17 +60,8 @@ log = logging.getLogger("gungnir.executor")
 
 Address = tuple[str, int]
 
-#: The commands a replica's handshake ends with: denied by the ``no_sync`` fence.
-SYNC_COMMANDS = ("sync", "psync")
-
 #: Node actions after which the node serves as a primary or follows one again.
 _RESTORES_SYNC = (Unfence, SetWriteQuorum, Promote, Repoint)
-
-
-def sync_users(username: str | None) -> list[str]:
-    """ACL users a replica may sync as: Valkey's ``default`` (no ``masteruser``) and the
-    group's configured user, whom a deployment with ACLs typically replicates as too."""
-    return ["default"] if not username or username == "default" else ["default", username]
 
 
 def commands_for(
@@ -203,27 +194,10 @@ async def _restore_sync(link: NodeLink, limit: float, fields: Mapping[str, Any])
         except Exception as exc:  # NOPERM, or no ACL support: nothing of ours to undo
             log.debug("ACL GETUSER %s on %s: %s", user, link.name, exc, extra=fields)
             return
-        if _denies_sync(reply):
+        if denies_sync(reply):
             await link.command(
                 "ACL", "SETUSER", user, *(f"+{c}" for c in SYNC_COMMANDS), limit=limit
             )
-
-
-def _denies_sync(reply: Any) -> bool:
-    """Whether an ``ACL GETUSER`` reply's command rules deny SYNC or PSYNC."""
-    if reply is None:
-        return False
-    if isinstance(reply, Mapping):
-        items = list(reply.items())
-    else:
-        items = list(zip(reply[::2], reply[1::2], strict=False))
-    for key, value in items:
-        key = key.decode() if isinstance(key, bytes) else str(key)
-        if key == "commands":
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            rules = text.lower().split()
-            return any(f"-{c}" in rules for c in SYNC_COMMANDS)
-    return False
 
 
 async def _failover_outcome(action: FailoverCommand, link: NodeLink, limit: float) -> ActionResult:

@@ -1,8 +1,13 @@
 """Probing Valkey nodes: one pipelined round trip per node per ``probe_interval``.
 
-``ROLE``, ``INFO server clients persistence replication keyspace`` and ``CONFIG GET
-min-replicas-to-write`` go out in one write; the replies become one
-:class:`gungnir.core.Probe`.  Translation only: this module decides nothing about roles, it
+``ROLE``, ``INFO server clients persistence replication keyspace``, ``CONFIG GET
+min-replicas-to-write min-replicas-max-lag`` and ``ACL GETUSER`` of every user a replica may
+sync as go out in one write; the replies become one :class:`gungnir.core.Probe`.  Every node
+setting the protocol's guarantees rest on is read back on every probe (design rule 10): the
+write quorum, the max-lag the write lease is computed from, and the start fence's sync denial.
+A node that answers but will not show one of them (``NOPERM`` on ``ACL GETUSER``, a setting
+missing from ``CONFIG GET``) is reported with ``settings_ok=False``: the core then neither
+vets nor promotes it.  Translation only: this module decides nothing about roles, it
 reports what the node said.  Any failure (refused, timeout, a reply that is not RESP, a reply
 of an unexpected shape, a node stalling mid-reply) is ``Probe(reachable=False)`` and the
 connection is thrown away, so the next probe starts clean.
@@ -18,7 +23,14 @@ from typing import Any
 from gungnir.client import Connection, connect, parse_info, parse_role
 from gungnir.core import PRIMARY, REPLICA, Probe
 
-__all__ = ["NodeLink", "probe_from_replies"]
+__all__ = [
+    "SYNC_COMMANDS",
+    "NodeLink",
+    "denies_sync",
+    "probe_commands",
+    "probe_from_replies",
+    "sync_users",
+]
 
 log = logging.getLogger("gungnir.prober")
 
@@ -27,8 +39,39 @@ Address = tuple[str, int]
 _PROBE = (
     ("ROLE",),
     ("INFO", "server", "clients", "persistence", "replication", "keyspace"),
-    ("CONFIG", "GET", "min-replicas-to-write"),
+    ("CONFIG", "GET", "min-replicas-to-write", "min-replicas-max-lag"),
 )
+
+#: The commands a replica's handshake ends with: denied by the ``no_sync`` fence.
+SYNC_COMMANDS = ("sync", "psync")
+
+
+def sync_users(username: str | None) -> list[str]:
+    """ACL users a replica may sync as: Valkey's ``default`` (no ``masteruser``) and the
+    group's configured user, whom a deployment with ACLs typically replicates as too."""
+    return ["default"] if not username or username == "default" else ["default", username]
+
+
+def probe_commands(username: str | None = None) -> tuple[tuple[str, ...], ...]:
+    """The pipelined commands of one probe: :data:`_PROBE` and one ``ACL GETUSER`` per user a
+    replica may sync as (the start fence's ACL half is a setting like the others)."""
+    return (*_PROBE, *(("ACL", "GETUSER", u) for u in sync_users(username)))
+
+
+def denies_sync(reply: Any) -> bool:
+    """Whether an ``ACL GETUSER`` reply's command rules deny SYNC or PSYNC (a missing user,
+    ``None``, denies nothing)."""
+    if reply is None:
+        return False
+    if isinstance(reply, Mapping):
+        items = list(reply.items())
+    else:
+        items = list(zip(reply[::2], reply[1::2], strict=False))
+    for key, value in items:
+        if _text(key) == "commands":
+            rules = _text(value).lower().split()
+            return any(f"-{c}" in rules for c in SYNC_COMMANDS)
+    return False
 
 
 def _text(v: Any) -> str:
@@ -43,8 +86,9 @@ def _int(v: Any, default: int = 0) -> int:
 
 
 def probe_from_replies(node: str, replies: list[Any], names: Mapping[Address, str]) -> Probe:
-    """Build the Probe event from the three replies; raise ValueError on a bad shape."""
-    for r in replies:
+    """Build the Probe event from the replies to :func:`probe_commands`; raise ValueError on
+    a bad shape or a failed ROLE, INFO or CONFIG GET (the node is then unreachable)."""
+    for r in replies[:3]:
         if isinstance(r, Exception):
             raise ValueError(f"probe command failed: {r}")
     role = parse_role(replies[0])
@@ -57,6 +101,15 @@ def probe_from_replies(node: str, replies: list[Any], names: Mapping[Address, st
     else:
         raise ValueError(f"unexpected CONFIG GET reply {cfg!r:.80}")
     min_replicas = _int(items.get("min-replicas-to-write"))
+    max_lag = _int(items.get("min-replicas-max-lag"), -1)
+    acls = replies[3:]
+    sync_denied = any(denies_sync(r) for r in acls if not isinstance(r, Exception))
+    settings_ok = (
+        "min-replicas-to-write" in items
+        and max_lag >= 0
+        and not any(isinstance(r, Exception) for r in acls)
+    )
+    max_lag = max(max_lag, 0)
     paused = "write" in str(info.get("paused_actions", "")) or str(
         info.get("paused_reason", "none")
     ) not in ("none", "")
@@ -80,6 +133,9 @@ def probe_from_replies(node: str, replies: list[Any], names: Mapping[Address, st
             empty=loading or keys == 0,
             min_replicas=min_replicas,
             paused=paused,
+            max_lag=max_lag,
+            sync_denied=sync_denied,
+            settings_ok=settings_ok,
         )
     if role.role != REPLICA:
         raise ValueError(f"node answers ROLE {role.role!r}: not a Valkey data node")
@@ -110,6 +166,9 @@ def probe_from_replies(node: str, replies: list[Any], names: Mapping[Address, st
         lag=lag,
         min_replicas=min_replicas,
         paused=paused,
+        max_lag=max_lag,
+        sync_denied=sync_denied,
+        settings_ok=settings_ok,
     )
 
 
@@ -160,7 +219,8 @@ class NodeLink:
         try:
             if self._probe_conn is None or self._probe_conn.is_closed:
                 self._probe_conn = await self._open(limit)
-            replies = await self._probe_conn.execute_many(_PROBE, timeout=limit)
+            cmds = probe_commands(self.username)
+            replies = await self._probe_conn.execute_many(cmds, timeout=limit)
             probe = probe_from_replies(self.name, list(replies), self.names)
             self.failures = 0
             self.last_duration = time.monotonic() - started

@@ -24,6 +24,7 @@ from gungnir.core import (
     Start,
     VoteRequest,
 )
+from gungnir.core.settings import write_lease
 from gungnir.verify.scopes import SCOPES
 from gungnir.verify.world import Scope
 
@@ -81,6 +82,19 @@ def _everyone_counts(settings: Settings, daemon: str) -> bool:
     return True
 
 
+def _assumed_lease(settings: Settings, max_lag: float) -> float:
+    """Computes the old primary's write lease from the policy's max-lag, not the one read
+    from the node (an operator's 10 s ran under a lease of 2 s: issue 16)."""
+    del max_lag
+    return write_lease(settings, settings.min_replicas_max_lag)
+
+
+def _whole_seconds_forgotten(settings: Settings, max_lag: float) -> float:
+    """Computes the lease as the max-lag read, forgetting Valkey's 2 s of whole-second lag
+    counting and once-a-second recount."""
+    return max_lag + settings.lease_margin + settings.max_clock_drift
+
+
 def _resume(state: DaemonState, start: Start, now: float) -> DaemonState:
     """After a restart, resumes the candidacy of the persisted epoch it voted itself in
     (the bug a prototype checker found: late duplicate grants re-elect it)."""
@@ -124,7 +138,40 @@ def mutants() -> list[Mutant]:
         empty_restarts=False,
         convergence_every=0,
     )
+    # One voter, the primary's node cut off just before a round: its replicas detach at the
+    # cut, and with promote_after 1.5 the leader promotes one second later, so the new
+    # primary is writable one second plus one lease after the cut, while the old one takes
+    # writes until max-lag + 2 s after it (world.ack_window): a lease short by a second or
+    # more overlaps.
+    lease = dataclasses.replace(
+        small,
+        daemons=("d1",),
+        quorum=1,
+        crashes=0,
+        partitions=1,
+        duplicates=0,
+        writes=0,
+        daemon_crashes=False,
+        node_crashes=False,
+        partition_shapes="nodes",
+        settings_overrides=(("fence_after", 0.4), ("promote_after", 1.5)),
+    )
     return [
+        Mutant(
+            "lease-from-assumed-max-lag",
+            dataclasses.replace(RULES, lease=_assumed_lease),
+            # nodes an operator hardened: min-replicas-to-write 1, min-replicas-max-lag 3
+            dataclasses.replace(lease, node_preset=(1, 3)),
+            "the lease is computed from the policy's max-lag, not the one read from the node",
+            ("SingleWritablePrimary",),
+        ),
+        Mutant(
+            "lease-in-whole-seconds-forgotten",
+            dataclasses.replace(RULES, lease=_whole_seconds_forgotten),
+            lease,
+            "the lease is the max-lag read, without Valkey's 2 s of whole-second counting",
+            ("SingleWritablePrimary",),
+        ),
         Mutant(
             "vote-twice",
             dataclasses.replace(RULES, grant_vote=_vote_twice),

@@ -54,6 +54,7 @@ from gungnir.core import (
     step,
 )
 from gungnir.core.actions import FailoverCommand
+from gungnir.core.settings import VALKEY_LAG_SLACK
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Scope:
     convergence_every: int = 0  # run the convergence check on every k-th new state (0: off)
     convergence_bound: int = 40
     settings_overrides: tuple[tuple[str, Any], ...] = ()
+    # (min-replicas-to-write, min-replicas-max-lag) every node starts with, e.g. an
+    # operator's hardened (1, 3); None: the policy's write quorum and max-lag
+    node_preset: tuple[int, int] | None = None
     symmetry: bool = True
     # leave state the core never reads out of fingerprints (docs/verification.md, Reductions)
     reduce: bool = True
@@ -135,6 +139,7 @@ class Node(NamedTuple):
     empty_restart: bool  # ghost: restarted empty and has not resynced since
     no_sync: bool  # replicas may not sync from it (the start-up or empty-restart fence)
     acks: tuple[tuple[str, int], ...]  # (master, time) of this replica's last acks
+    max_lag: int  # min-replicas-max-lag, as a probe reads it back
 
 
 class World(NamedTuple):
@@ -172,8 +177,9 @@ class Model:
         self.settings = self.scope.settings()
         self.dindex = {d: i for i, d in enumerate(self.scope.daemons)}
         self.nindex = {n: i for i, n in enumerate(self.scope.nodes)}
-        self.lag = int(self.settings.min_replicas_max_lag)
-        self.base_min_replicas = self.settings.write_quorum
+        preset = self.scope.node_preset
+        self.base_min_replicas = self.settings.write_quorum if preset is None else preset[0]
+        self.base_max_lag = self.settings.max_lag_setting if preset is None else preset[1]
         self._memo: dict[tuple[DaemonState, Event, int], tuple[DaemonState, list[Any]]] = {}
 
     # -- initial state ------------------------------------------------------------------
@@ -193,6 +199,7 @@ class Model:
                 empty_restart=False,
                 no_sync=False,
                 acks=(),
+                max_lag=self.base_max_lag,
             )
             for n in sc.nodes
         )
@@ -264,16 +271,17 @@ class Model:
 
     def writable(self, w: World, n: str) -> bool:
         """Would ``n`` accept a write now?  Primary, not paused, and at least min-replicas
-        replicas acked it within the lag window (Valkey's min-replicas-max-lag)."""
+        replicas acked it within the lag window of its own min-replicas-max-lag."""
         nd = self.node(w, n)
         if not nd.up or nd.role != PRIMARY or nd.paused:
             return False
         if nd.min_replicas <= 0:
             return True
         good = 0
+        window = ack_window(nd.max_lag)
         for r in w.nodes:
             for m, t in r.acks:
-                if m == n and w.now - t <= self.lag:
+                if m == n and w.now - t <= window:
                     good += 1
                     break
         return good >= nd.min_replicas
@@ -383,7 +391,7 @@ class Model:
         elif isinstance(a, Unfence):
             nd = nd._replace(paused=False, min_replicas=a.min_replicas, no_sync=False)
         elif isinstance(a, SetWriteQuorum):
-            nd = nd._replace(min_replicas=a.min_replicas, no_sync=False)
+            nd = nd._replace(min_replicas=a.min_replicas, max_lag=a.max_lag, no_sync=False)
         elif isinstance(a, Promote):
             w = self._check_promotion(w, n)
             nd = nd._replace(role=PRIMARY, master=None, no_sync=False)
@@ -437,8 +445,9 @@ class Model:
                     changed = True
             if not changed:
                 break
+        windows = {n: ack_window(nd.max_lag) for n, nd in zip(self.scope.nodes, nodes, strict=True)}
         nodes = [
-            nd._replace(acks=tuple((m, t) for m, t in nd.acks if w.now - t <= self.lag))
+            nd._replace(acks=tuple((m, t) for m, t in nd.acks if w.now - t <= windows[m]))
             for nd in nodes
         ]
         return w._replace(nodes=tuple(nodes))
@@ -635,6 +644,7 @@ class Model:
                 paused=False,
                 min_replicas=UNMEETABLE_REPLICAS,
                 no_sync=True,
+                max_lag=self.base_max_lag,  # CONFIG SET is not persisted: the file's value
             )
             # a restarted node has no replica connections: nobody counts towards its quorum
             nodes = tuple(
@@ -682,6 +692,8 @@ class Model:
             empty=not nd.log,
             min_replicas=nd.min_replicas,
             paused=nd.paused,
+            max_lag=nd.max_lag,
+            sync_denied=nd.no_sync,
         )
 
     def _write(self, w: World, n: str) -> World:
@@ -712,6 +724,17 @@ class Model:
             parts.append("cut=" + ",".join(sorted(w.cut)))
         parts.append(f"net={len(w.net)}")
         return " ".join(parts)
+
+
+def ack_window(max_lag: int) -> int:
+    """Model seconds a replica's last ack keeps counting toward its primary's min-replicas.
+
+    Valkey compares whole seconds (an ack at t still counts at t + max-lag + 0.99) and
+    recounts its good replicas about once a second: a primary takes writes up to
+    max-lag + 2 s after its last ack, never at it (``VALKEY_LAG_SLACK``).  In whole model
+    seconds that is up to max-lag + 1 inclusive: a lease one second shorter than
+    max-lag + 2 (a lease that forgets this granularity) overlaps it."""
+    return max_lag + int(VALKEY_LAG_SLACK) - 1
 
 
 #: Entries kept in a model's step memo before it is dropped whole (bounds its memory).

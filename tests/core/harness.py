@@ -44,6 +44,8 @@ class Node:
     replid: str = "x"
     empty: bool = False
     priority: int = 100
+    max_lag: int = 2  # min-replicas-max-lag: the policy's default, unless a test presets it
+    settings_ok: bool = True  # False: the node will not show its settings (ACL, CONFIG)
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Cluster:
             node.role, node.master = "replica", a.primary
         elif isinstance(a, SetWriteQuorum):
             node.min_replicas = a.min_replicas
+            node.max_lag = a.max_lag
         return True
 
     def probe_all(self) -> None:
@@ -143,6 +146,8 @@ class Cluster:
                         empty=n.empty,
                         min_replicas=n.min_replicas,
                         paused=n.paused,
+                        max_lag=n.max_lag,
+                        settings_ok=n.settings_ok,
                     ),
                 )
 

@@ -15,8 +15,8 @@ import yaml
 from gungnir.core import UNMEETABLE_REPLICAS, SetWriteQuorum
 from gungnir.faults.daemons import ConfigFileNode
 from gungnir.local import ValkeyProcess, wait_until
-from gungnir.runtime.executor import _denies_sync, execute
-from gungnir.runtime.prober import NodeLink
+from gungnir.runtime.executor import execute
+from gungnir.runtime.prober import NodeLink, denies_sync
 from gungnir.runtime.startfence import start_fence_lines
 
 from .conftest import REPO
@@ -53,7 +53,7 @@ def test_a_pod_config_node_starts_fenced_until_set_write_quorum(tmp_path: Path) 
             b"min-replicas-to-write",
             str(UNMEETABLE_REPLICAS).encode(),
         ]
-        assert _denies_sync(primary.command("ACL", "GETUSER", "default"))
+        assert denies_sync(primary.command("ACL", "GETUSER", "default"))
         assert str(primary.command("SET", "k", "v")).startswith("NOREPLICAS")
         replica.replicaof(primary)
         # The replica's handshake is refused (twice, so a retry is refused too).
@@ -79,7 +79,7 @@ def test_a_pod_config_node_starts_fenced_until_set_write_quorum(tmp_path: Path) 
             return result.ok
 
         assert asyncio.run(lift())
-        assert not _denies_sync(primary.command("ACL", "GETUSER", "default"))
+        assert not denies_sync(primary.command("ACL", "GETUSER", "default"))
         wait_until(lambda: _link(replica) == "up", timeout=10, what="the replica to sync")
         assert primary.command("CONFIG", "GET", "min-replicas-to-write")[1] == b"1"
         assert primary.command("SET", "k", "v") == b"OK"

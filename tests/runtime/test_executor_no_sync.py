@@ -10,8 +10,8 @@ import pytest
 
 from gungnir.core import UNMEETABLE_REPLICAS, Fence, Promote, Repoint, SetWriteQuorum, Unfence
 from gungnir.local import start_group
-from gungnir.runtime.executor import _denies_sync, commands_for, execute, sync_users
-from gungnir.runtime.prober import NodeLink
+from gungnir.runtime.executor import commands_for, execute, sync_users
+from gungnir.runtime.prober import NodeLink, denies_sync
 
 from .support import check_decision_logs, nodes_of, until
 
@@ -40,7 +40,7 @@ def test_no_sync_commands_write_fence_first():
     ],
 )
 def test_denies_sync_reads_acl_getuser(reply, denied):
-    assert _denies_sync(reply) is denied
+    assert denies_sync(reply) is denied
 
 
 def _refusals(node) -> int:
@@ -111,7 +111,7 @@ def test_replicas_keep_their_data_when_the_primary_restarts_empty(tmp_path):
                 # A lifted fence gives replication back: the replicas resync (from the empty
                 # node, as an operator who unfences it asks) and are put back for the next round.
                 assert (await do(Unfence("node-0", 1, 0))).ok
-                assert not _denies_sync(g.primary.command("ACL", "GETUSER", "default"))
+                assert not denies_sync(g.primary.command("ACL", "GETUSER", "default"))
                 await until(lambda: _synced(g), 10, "the resync from the empty node")
                 await fill(g)
 
@@ -123,7 +123,7 @@ def test_replicas_keep_their_data_when_the_primary_restarts_empty(tmp_path):
             assert (await do(SetWriteQuorum("node-1", 2, 1, 2))).ok
             assert (await do(Repoint("node-2", "node-1", 2))).ok
             assert (await do(Repoint("node-0", "node-1", 2))).ok
-            assert not _denies_sync(g.primary.command("ACL", "GETUSER", "default"))
+            assert not denies_sync(g.primary.command("ACL", "GETUSER", "default"))
             promoted = g.replicas[0]
             await until(
                 lambda: all(

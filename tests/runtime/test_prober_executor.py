@@ -53,6 +53,37 @@ def test_unreachable_node_is_a_failed_probe_not_an_error():
     asyncio.run(main())
 
 
+def test_probe_reads_back_every_setting_the_guarantees_rest_on():
+    """min-replicas-to-write, min-replicas-max-lag and the start fence's sync denial, on
+    every probe (design rule 10); a node that will not show them is not settings_ok."""
+
+    async def main():
+        with start_group(replicas=1, min_replicas_to_write=1, min_replicas_max_lag=7) as g:
+            _, ls = links(g)
+            p = await ls["node-0"].probe(1.0)
+            assert (p.min_replicas, p.max_lag, p.sync_denied, p.settings_ok) == (1, 7, False, True)
+            g.primary.command("ACL", "SETUSER", "default", "-sync", "-psync")
+            assert (await ls["node-0"].probe(1.0)).sync_denied
+            # a daemon user that may read the config but not the ACL: the node answers, its
+            # settings cannot be verified
+            g.primary.command("ACL", "SETUSER", "probe", "on", ">pw", "+@all", "-acl")
+            ls["node-0"].username, ls["node-0"].password = "probe", "pw"
+            ls["node-0"].close()
+            q = await ls["node-0"].probe(1.0)
+            assert q.reachable and q.role == "primary" and not q.settings_ok
+            for link in ls.values():
+                link.close()
+
+    asyncio.run(main())
+
+
+def test_probe_without_max_lag_in_the_reply_is_not_settings_ok():
+    role = [b"master", 0, []]
+    replies = [role, b"# Replication\r\nrole:master\r\n", [b"min-replicas-to-write", b"1"], None]
+    p = probe_from_replies("n", replies, {})
+    assert p.reachable and p.min_replicas == 1 and not p.settings_ok
+
+
 @pytest.mark.parametrize(
     "replies",
     [[["sentinel", []], b"", []], [ValueError("x"), b"", []], [["master", 0, []], b"", b"?"]],

@@ -138,7 +138,7 @@ def _perturb(w: World, rng: random.Random, model: Model, hits: dict[str, int]) -
     [
         (
             FAILOVER,
-            12_000,
+            20_000,  # replica acks count max-lag + 2 s (world.ack_window): more states first
             8,
             ("next_election", "election.started", "lease_until"),
         ),

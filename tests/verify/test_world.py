@@ -25,8 +25,22 @@ def test_min_replicas_lag_window_is_not_instantaneous() -> None:
     assert m.writable(w, "n1")  # acks from t=0 are still within min-replicas-max-lag
     w = m.apply(w, ("advance",))  # t=1: 1 - 0 <= lag 1
     assert m.writable(w, "n1")
-    w = m.apply(w, ("advance",))  # t=2: no replica acked within the window
+    w = m.apply(w, ("advance",))  # t=2: Valkey's whole seconds and once-a-second recount
+    assert m.writable(w, "n1")
+    w = m.apply(w, ("advance",))  # t=3 = lag + 2: no replica acked within the window
     assert not m.writable(w, "n1")
+
+
+def test_the_window_is_the_nodes_own_max_lag() -> None:
+    """An operator's max-lag (preset) is what the node runs with, until a daemon sets it."""
+    m = Model(Scope(node_preset=(1, 3)))
+    w = m.apply(m.initial(), ("partition", frozenset({"n1"})))
+    for _ in range(4):  # up to t=4 = max-lag 3 + 1
+        w = m.apply(w, ("advance",))
+        assert m.writable(w, "n1")
+    w = m.apply(w, ("advance",))
+    assert not m.writable(w, "n1")
+    assert m.probe(w, "d1", "n2").max_lag == 3
 
 
 def test_restarted_primary_has_no_replica_connections() -> None:
