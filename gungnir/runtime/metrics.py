@@ -26,11 +26,12 @@ own server is threaded): one request per connection, with header size and time l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -45,6 +46,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from gungnir import __version__
+from gungnir.core import Message
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +327,22 @@ class Metrics:
         )
         self._node_outcomes: dict[tuple[str, str], set[str]] = {}
         self._leaders: dict[str, str] = {}
+        # Counters exist at 0 from the start (issue 22): a series that appears only at its
+        # first increment breaks rate() and alerts until then.
+        for reason in PEER_REFUSALS:
+            self.peer_refused.labels(reason)
+        for cls in get_args(Message):
+            for direction in PEER_DIRECTIONS:
+                self.peer_messages.labels(cls.__name__, direction)
+
+    def add_group(self, group: str) -> None:
+        """Create the group's counter series at 0 (every reason, outcome and kind)."""
+        for reason in FAILOVER_REASONS:
+            for outcome in FAILOVER_OUTCOMES:
+                self.failovers.labels(group, reason, outcome)
+        for kind in ACTION_KINDS:
+            self.actions.labels(group, kind)
+            self.action_failures.labels(group, kind)
 
     # -- API for the runtime ---------------------------------------------------------------
 
@@ -349,8 +367,12 @@ class Metrics:
         """
         outcome = outcome or ("ok" if up else "error")
         _one_of(outcome, ("ok", "error", "timeout"), "probe outcome")
+        seen = self._node_outcomes.setdefault((group, node), set())
+        if not seen:  # the node's first probe: every outcome's series from 0
+            for each in ("ok", "error", "timeout"):
+                self.node_probes.labels(group, node, each)
+            seen.update(("ok", "error", "timeout"))
         self.node_probes.labels(group, node, outcome).inc()
-        self._node_outcomes.setdefault((group, node), set()).add(outcome)
         if latency_seconds is not None:
             self.node_probe_seconds.labels(group, node).set(latency_seconds)
         self.set_node(
@@ -387,6 +409,13 @@ class Metrics:
             current = _ROLE_WORDS.get(role, "unknown")
             for value in ROLES:
                 self.node_role.labels(group, node, value).set(1 if value == current else 0)
+            if current == "primary":
+                # A promoted replica: its replica-only series would freeze at their last
+                # values (and GungnirReplicaLinkDown could fire forever).
+                link_up = lag_bytes = lag_seconds = None
+                for metric in (self.node_link_up, self.node_lag_bytes, self.node_lag_seconds):
+                    with contextlib.suppress(KeyError):
+                        metric.remove(group, node)
         if offset is not None:
             self.node_offset.labels(group, node).set(offset)
         if link_up is not None:

@@ -77,6 +77,7 @@ class Telemetry:
         self._sdown_at: dict[tuple[str, str], float] = {}
         self._odown_at: dict[str, tuple[float, float | None]] = {}
         self._leader: dict[str, tuple[int, str]] = {}  # group -> (epoch, daemon leading it)
+        self._groups: set[str] = set()
         self._announce: dict[str, tuple[int, str]] = {}
         self._shown_leader: dict[str, str] = {}
         self._tick: set[str] = set()
@@ -188,6 +189,9 @@ class Telemetry:
                 self.m.set_node(group, v.node, lag_bytes=max(0, primary.offset - v.offset))
 
     def state(self, group: str, st: DaemonState) -> None:
+        if group not in self._groups:
+            self._groups.add(group)
+            self.m.add_group(group)  # its counters from 0
         voters = st.settings.voters
         up = sum(1 for name, ok, _ in st.peers if ok and name in voters)
         up += 1 if st.is_voter else 0
@@ -208,7 +212,9 @@ class Telemetry:
         self.m.set_safety(
             group,
             epoch=st.epoch,
-            is_leader=st.role == LEADER,
+            # the daemon leader_info names for the current epoch leads it, also after its
+            # failover ended and it went back to following (issue 22: 0 on the leader)
+            is_leader=st.role == LEADER or (leader != "" and leader == st.me),
             quorum_reachable=up >= st.settings.majority,
             peers_reachable=sum(1 for _, ok, _ in st.peers if ok),
             peers_configured=len(st.peers),
