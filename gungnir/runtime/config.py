@@ -24,6 +24,7 @@ Layout (YAML shown; TOML has the same keys)::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import tomllib
@@ -126,6 +127,18 @@ DEFAULTS: dict[str, str] = {k: default for k, (default, _) in _DOCS.items()}
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message says where and how to fix it."""
+
+
+def _unknown(where: str, keys: set[Any], known: set[str]) -> ConfigError:
+    """An unknown-keys error that guesses the intended key (``did you mean``) for each typo,
+    so ``promote_afer`` costs one read of the message, not a read of the docs."""
+    parts = []
+    for key in sorted(keys, key=str):
+        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+        parts.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    return ConfigError(
+        f"{where}: unknown keys {', '.join(parts)}; known: {', '.join(sorted(known))}"
+    )
 
 
 def _number(value: Any, where: str, *, integer: bool = False) -> float:
@@ -245,7 +258,7 @@ def load(
         data = _read_file(Path(path))
     unknown = set(data) - {"daemon", "peers", "groups"}
     if unknown:
-        raise ConfigError(f"{source}: unknown top-level keys {sorted(unknown)}")
+        raise _unknown(f"{source}: top level", unknown, {"daemon", "peers", "groups"})
     daemon = dict(data.get("daemon") or {})
     for key, value in (env if env is not None else os.environ).items():
         if key in ENV and value != "":
@@ -262,7 +275,7 @@ def _build(source: str, daemon: dict[str, Any], peers_raw: Any, groups_raw: Any)
 
     unknown = set(daemon) - DAEMON_KEYS
     if unknown:
-        raise err(f"unknown keys in 'daemon': {sorted(unknown)} (known: {sorted(DAEMON_KEYS)})")
+        raise _unknown(f"{source}: daemon", unknown, DAEMON_KEYS)
     me = daemon.get("id")
     if not isinstance(me, str) or not me:
         raise err("daemon.id is required (or GUNGNIR_ID / --id)")
@@ -273,8 +286,15 @@ def _build(source: str, daemon: dict[str, Any], peers_raw: Any, groups_raw: Any)
         bind = parse_address(daemon["bind"], f"{source}: daemon.bind")
     elif me in peers:
         bind = peers[me]
+    elif peers:  # most often a typo in the id, rarely a daemon outside the voters on purpose
+        close = difflib.get_close_matches(me, sorted(peers), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise err(
+            f"daemon.id {me} is not in peers: {', '.join(sorted(peers))}{hint}; fix the id, "
+            f"or give daemon.bind to run a daemon that is not one of the peers"
+        )
     else:
-        raise err("daemon.bind is required when this daemon is not listed in peers")
+        raise err("daemon.bind is required when there are no peers")
     peers.setdefault(me, bind)
     state_dir = daemon.get("state_dir")
     if not state_dir:
@@ -335,9 +355,10 @@ def _group(source: str, name: str, raw: Any, peer_names: Sequence[str]) -> Group
     where = f"{source}: groups.{name}"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping")
-    unknown = set(raw) - set(_SETTINGS_FIELDS) - GROUP_RUNTIME_KEYS - {"group"}
+    known = (set(_SETTINGS_FIELDS) | GROUP_RUNTIME_KEYS) - {"group"}
+    unknown = set(raw) - known - {"group"}
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        raise _unknown(where, unknown, known)
     nodes_raw = raw.get("nodes")
     if not isinstance(nodes_raw, Mapping) or not nodes_raw:
         raise ConfigError(f"{where}.nodes must map node names to host:port")

@@ -166,3 +166,48 @@ def test_parse_address_forms():
     assert parse_address("[::1]:80", "x") == ("::1", 80)
     with pytest.raises(ConfigError):
         parse_address("h:99999", "x")
+
+
+def test_an_id_missing_from_peers_names_the_peers():
+    """Issue 22: ``id: d9`` used to get "daemon.bind is required when this daemon is not
+    listed in peers", which sends the operator after the wrong key."""
+    d = doc()
+    d["daemon"]["id"] = "d9"
+    with pytest.raises(ConfigError, match=r"daemon\.id d9 is not in peers: d1, d2, d3;") as exc:
+        load(doc=d, env={})
+    assert "did you mean" not in str(exc.value)  # d9 is as far from d1 as from d3
+    d["daemon"]["id"] = "dd1"
+    with pytest.raises(ConfigError, match=r"is not in peers: d1, d2, d3 \(did you mean 'd1'\?\)"):
+        load(doc=d, env={})
+    d["daemon"]["bind"] = "127.0.0.1:7009"  # on purpose: a daemon outside the peers
+    d["groups"]["cache"]["voters"] = ["d1", "d2", "d3"]
+    assert load(doc=d, env={}).bind == ("127.0.0.1", 7009)
+
+
+@pytest.mark.parametrize(
+    ("section", "typo", "meant"),
+    [
+        ("top", "group", "groups"),
+        ("daemon", "state_dirs", "state_dir"),
+        ("daemon", "metric_bind", "metrics_bind"),
+        ("group", "promote_afer", "promote_after"),
+        ("group", "pasword", "password"),
+    ],
+)
+def test_an_unknown_key_gets_a_did_you_mean(section, typo, meant):
+    d = doc()
+    if section == "top":
+        d[typo] = {}
+    elif section == "daemon":
+        d["daemon"][typo] = "x"
+    else:
+        d["groups"]["cache"][typo] = 1
+    with pytest.raises(ConfigError, match=rf"unknown keys '{typo}' \(did you mean '{meant}'\?\)"):
+        load(doc=d, env={})
+
+
+def test_an_unknown_key_far_from_every_known_one_gets_no_guess():
+    d = doc(zzz=1)
+    with pytest.raises(ConfigError, match=r"unknown keys 'zzz'; known: ") as exc:
+        load(doc=d, env={})
+    assert "did you mean" not in str(exc.value)
