@@ -116,7 +116,7 @@ async def reconcile_roles(
     report.skipped_newer = sorted(n for n in roles if n in pods and pods[n].epoch > epoch)
     if report.skipped_newer:
         return report  # a newer config is (being) published: it owns every label
-    blocked = False  # a pod labelled primary could not be demoted
+    blocked = False  # a demotion failed
     settled: set[str] = set()
     for name in plan(pods, roles, epoch):
         role = roles[name]
@@ -133,9 +133,9 @@ async def reconcile_roles(
                 report.conflicts.append(name)
             else:
                 report.errors[name] = err
-            # A pod that may still be selected as primary and could not be demoted: the
-            # new primary must wait for the next pass.
-            blocked = blocked or role == "fenced" or pods[name].role == "primary"
+            # Any step before the primary's failed: that pod may still carry primary (the
+            # watch cache can be behind), so the new primary waits for the next pass.
+            blocked = True
             continue
         if outcome == "newer":
             report.skipped_newer.append(name)
