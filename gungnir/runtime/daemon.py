@@ -57,6 +57,7 @@ from .config import DaemonConfig, GroupConfig
 from .logs import DecisionLog
 from .metrics import Metrics, MetricsHTTPServer
 from .peers import PeerHub, PeerLink, client_tls, server_tls
+from .preflight import ListenError, check_state_dir
 from .prober import NodeLink
 from .resp_server import CommandError, RespConnection, RespServer
 from .sentinel import SentinelService
@@ -319,7 +320,9 @@ class Daemon:
 
     async def start(self) -> None:
         """Read durable state (a bad file raises StoreError before anything listens), then
-        serve, link to peers and start probing."""
+        serve, link to peers and start probing.  A state_dir it cannot write is refused
+        here, not at the first vote it could not persist."""
+        check_state_dir(self.config.state_dir)
         durable = {}
         for name, gcfg in self.config.groups.items():
             rt = GroupRuntime(self, gcfg)
@@ -332,12 +335,18 @@ class Daemon:
         self.server.register("gungnir.history", self._history_cmd, arity=-2)
         tls = server_tls(self.config.tls) if self.config.tls else None
         host, port = self.config.bind
-        self.port = await self.server.start(host, port, ssl=tls)
+        try:
+            self.port = await self.server.start(host, port, ssl=tls)
+        except OSError as exc:
+            raise ListenError("daemon.bind", self.config.bind, exc) from exc
         for peer, addr in self.config.other_peers.items():
             self.links[peer] = self._peer_link(peer, addr)
         if self.config.metrics_bind is not None:
             self.http = MetricsHTTPServer(self.metrics.registry, ready=self._ready, live=self._live)
-            self.metrics_port = await self.http.start(*self.config.metrics_bind)
+            try:
+                self.metrics_port = await self.http.start(*self.config.metrics_bind)
+            except OSError as exc:  # name the metrics address, not the RESP one
+                raise ListenError("daemon.metrics_bind", self.config.metrics_bind, exc) from exc
         self._consumer = asyncio.get_running_loop().create_task(self._consume(), name="core")
         for name, rt in self.groups.items():
             d = durable[name]
@@ -673,9 +682,12 @@ async def run_daemon(config: DaemonConfig, reread: Callable[[], DaemonConfig] | 
         log.critical("%s", exc)
         await daemon.stop()
         return 3
-    except OSError as exc:  # the endpoint cannot listen (address in use, not ours, ...)
-        host, port = config.bind
-        log.critical("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+    except ListenError as exc:  # an endpoint cannot listen (address in use, not ours, ...)
+        log.critical("%s", exc.strerror)
+        await daemon.stop()
+        return 2
+    except OSError as exc:  # a TLS file, a socket option...: still a clear start-up error
+        log.critical("cannot start: %s", exc)
         await daemon.stop()
         return 2
     loop = asyncio.get_running_loop()
