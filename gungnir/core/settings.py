@@ -89,7 +89,7 @@ class Settings:
         ``leaseprobe`` measured writes accepted up to 2.90 s after a cut for max-lag 2.
 
         This is the lease of a node running the policy's max-lag; a failover computes the old
-        primary's from the max-lag read from that node (:func:`write_lease`)."""
+        primary's from the max-lag the daemons read from that node."""
         return write_lease(self, self.min_replicas_max_lag)
 
     @property
