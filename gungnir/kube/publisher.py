@@ -91,6 +91,7 @@ class KubeConfigPublisher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         backend.subscribe(self._changed)
+        backend.publisher.listeners.append(self._routed)
 
     async def publish(
         self,
@@ -148,9 +149,10 @@ class KubeConfigPublisher:
         res = b.publisher.published.get(group)
         st = b.state.get(group)
         status = (st.obj.get("status") or {}) if st is not None else {}
-        return published_epoch(
-            res.epoch if res is not None else None, status.get("epoch"), b.pods(group).values()
+        slice_epoch = max(
+            res.epoch if res is not None else -1, b.publisher.seen_epoch.get(group, -1)
         )
+        return published_epoch(slice_epoch, status.get("epoch"), b.pods(group).values())
 
     def _route(self, group: str) -> None:
         """Submit the routing the latest config asks for (the API's epoch check decides)."""
@@ -183,6 +185,11 @@ class KubeConfigPublisher:
         self.done.pop(group, None)
         self.changes[group] = self.changes.get(group, 0) + 1
         self._kick()
+
+    def _routed(self, group: str) -> None:
+        """Routing for ``group`` settled: its labels and status may go now."""
+        if group in self.latest and self.done.get(group) != self.latest[group].epoch:
+            self._kick()
 
     def _kick(self) -> None:
         self._wake.set()
@@ -226,6 +233,8 @@ class KubeConfigPublisher:
         for group, config in list(self.latest.items()):
             if self.done.get(group) == config.epoch:
                 continue
+            if group in self.backend.publisher.pending:
+                continue  # routing first: its read of the slice may show a newer epoch
             if not may_write(config.epoch, self.published_epoch(group)):
                 self.stale += 1  # a newer config is published: ours must not touch it
                 self.done[group] = config.epoch

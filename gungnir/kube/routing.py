@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,10 +203,11 @@ class _Pending:
 class RoutingPublisher:
     """Publishes routing in the background so the data plane never waits on the API.
 
-    :meth:`submit` returns at once; the newest decision per group (by epoch) replaces any
-    older one still pending. :meth:`run` writes pending decisions, retrying API trouble with
-    capped backoff until the API answers: routing converges when it comes back. A decision
-    refused as stale is dropped (a newer leader owns routing) and counted.
+        :meth:`submit` returns at once; the newest decision per group (by epoch) replaces any
+        older one still pending. :meth:`run` writes pending decisions, retrying API trouble with
+        capped backoff until the API answers: routing converges when it comes back. A decision
+        refused as stale is dropped (a newer config owns routing), counted, and its epoch kept in
+    ``seen_epoch`` so the labels and status of the older config are not written either.
     """
 
     api: KubeApi
@@ -216,9 +218,12 @@ class RoutingPublisher:
     backoff_cap: float = 2.0
     pending: dict[str, _Pending] = field(default_factory=dict)
     published: dict[str, RoutingResult] = field(default_factory=dict)
+    seen_epoch: dict[str, int] = field(default_factory=dict)  # newest epoch a refusal showed
     stale: int = 0
     failures: int = 0
     last_error: KubeError | None = None
+    #: called with the group after each decision is settled (written, matched or refused)
+    listeners: list[Callable[[str], None]] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def submit(self, group: str, epoch: int, primary: PodInfo | None, leader: str) -> None:
@@ -257,6 +262,8 @@ class RoutingPublisher:
                     )
                 except (StaleEpoch, ConflictingConfig) as err:
                     log.warning("routing for %s refused: %s", group, err)
+                    if isinstance(err, StaleEpoch):
+                        self.seen_epoch[group] = max(self.seen_epoch.get(group, -1), err.theirs)
                     self.stale += 1
                     self.last_error = err
                     res = None
@@ -270,6 +277,8 @@ class RoutingPublisher:
                 if res is not None:
                     self.published[group] = res
                 progress = True
+                for listener in list(self.listeners):
+                    listener(group)
             if self.pending:
                 streak = 0 if progress else streak + 1
                 await self.api.sleep(min(self.backoff_cap, self.backoff_base * 2.0**streak))

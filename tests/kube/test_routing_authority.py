@@ -165,6 +165,27 @@ def test_stale_bootstrap_config_never_relabels_a_recreated_old_primary(
     run(scenario())
 
 
+def test_a_config_older_than_the_slice_writes_no_labels_and_no_status(
+    api: ApiServer, kc: client.ApiClient, cluster: Kubelet
+) -> None:
+    async def scenario() -> None:
+        b1, b2 = backend(api.url), backend(api.url)
+        await b1.start()
+        await b2.start()
+        await b1.publish_routing(GROUP, 1, "cache-1", "n1")  # only the slice shows epoch 1
+        stale = KubeConfigPublisher(b2, reconcile_interval=0.05)
+        stale.adopt(GROUP, C0)
+        await until(lambda: stale.passes >= 3 and b2.publisher.stale >= 1, what="refused")
+        assert b2.publisher.seen_epoch[GROUP] == 1
+        assert primaries(kc) == set() and status_epoch(kc) is None
+        assert routed(api) == (1, "cache-1", ["10.0.0.11"])
+        await stale.close()
+        await b1.close()
+        await b2.close()
+
+    run(scenario())
+
+
 def test_conflict_while_demoting_the_old_primary_is_retried_in_order(
     api: ApiServer, kc: client.ApiClient, cluster: Kubelet
 ) -> None:
