@@ -241,7 +241,9 @@ def cmd_failover(args: argparse.Namespace) -> int:
 
 
 def _history_records(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[str]]:
-    """Records and where they came from: the given log files, else the running daemon."""
+    """Records and where they came from: the given log files, else the running daemon and,
+    unless ``--no-peers``, every peer it names (a daemon that missed an epoch, or only
+    voted in it, does not hold its story: the leader does)."""
     from .history import anchor, read_log
 
     if args.log:
@@ -249,13 +251,28 @@ def _history_records(args: argparse.Namespace) -> tuple[list[dict[str, Any]], li
         for path in args.log:
             records += read_log(path)
         return records, list(args.log)
-    addr = _target(args)
     from gungnir.client import run
 
-    raw = run(_call(addr, args.password, "GUNGNIR.HISTORY", args.group, str(args.records)))
-    reply = json.loads(raw)
-    source = f"daemon {reply['daemon']} at {addr[0]}:{addr[1]}"
-    return anchor(reply["records"], reply["wall"], reply["now"]), [source]
+    from .config import parse_address
+
+    addr = _target(args)
+    reply = json.loads(run(_call(addr, args.password, *_history_cmd(args))))
+    records = anchor(reply["records"], reply["wall"], reply["now"])
+    sources = [f"daemon {reply['daemon']} at {addr[0]}:{addr[1]}"]
+    for name, where in ({} if args.no_peers else reply.get("peers", {})).items():
+        try:
+            peer = parse_address(where, f"peer {name}")
+            more = json.loads(run(_call(peer, args.password, *_history_cmd(args))))
+        except Exception as exc:  # one silent peer must not hide the others' story
+            sources.append(f"daemon {name} at {where} NOT REACHED ({exc or type(exc).__name__})")
+            continue
+        records += anchor(more["records"], more["wall"], more["now"])
+        sources.append(f"daemon {more['daemon']} at {where}")
+    return records, sources
+
+
+def _history_cmd(args: argparse.Namespace) -> list[str]:
+    return ["GUNGNIR.HISTORY", args.group, str(args.records)]
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -345,6 +362,9 @@ def add_parsers(sub: Any) -> None:
         "--records", type=int, default=2000, help="decision records to ask the daemon for"
     )
     hi.add_argument("--json", action="store_true", help="print JSON")
+    hi.add_argument(
+        "--no-peers", action="store_true", help="ask only this daemon, not the peers it names"
+    )
     target(hi)
     hi.set_defaults(func=cmd_history)
 

@@ -59,6 +59,7 @@ from .metrics import Metrics, MetricsHTTPServer
 from .peers import PeerHub, PeerLink, client_tls, server_tls
 from .preflight import ListenError, check_state_dir
 from .prober import NodeLink
+from .recall import Notices, history_reply
 from .resp_server import CommandError, RespConnection, RespServer
 from .sentinel import SentinelService
 from .store import DurableState, StateStore, StoreError
@@ -290,6 +291,7 @@ class Daemon:
         self.clock = clock
         self.random = rng
         self.decisions = DecisionLog(config.decision_log)
+        self.notices = Notices(config.id)  # why each epoch started, for history and status
         self.groups: dict[str, GroupRuntime] = {}
         self.links: dict[str, PeerLink] = {}
         # With prometheus-client's process_* and python_* collectors: a real daemon is one
@@ -568,6 +570,7 @@ class Daemon:
             log.exception("daemon hook %s failed", getattr(hook, "__name__", hook))
 
     def _notify(self, rt: GroupRuntime, n: Notify) -> None:
+        self.notices.add(rt.name, self.clock(), rt.state.epoch, n.event, n.detail)
         n = sentinel_events.name_subject(rt, n)
         epoch = rt.state.epoch
         log.info(
@@ -625,8 +628,9 @@ class Daemon:
         return json.dumps(status(self)).encode()
 
     def _history_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
-        """GUNGNIR.HISTORY group [count]: the group's last decision records (newest last)
-        with both clocks read together, so the caller can turn ``t`` into wall time."""
+        """GUNGNIR.HISTORY group [count]: the group's last decision records and story
+        notices (newest last), both clocks read together and the peers' addresses
+        (:func:`recall.history_reply`)."""
         group = args[1].decode("utf-8", "replace")
         if group not in self.groups:
             raise CommandError(f"ERR no such group {group!r}")
@@ -634,17 +638,15 @@ class Daemon:
             count = int(args[2]) if len(args) > 2 else 1000
         except ValueError:
             raise CommandError("ERR count must be an integer") from None
-        records: list[dict[str, Any]] = []
-        for line in reversed(self.decisions.recent):
-            if len(records) >= count:
-                break
-            rec = json.loads(line)
-            if rec.get("group") == group:
-                records.append(rec)
-        records.reverse()
-        return json.dumps(
-            {"daemon": self.config.id, "now": self.clock(), "wall": time.time(), "records": records}
-        ).encode()
+        return history_reply(
+            self.config.id,
+            group,
+            count,
+            decisions=self.decisions.recent,
+            notices=self.notices,
+            peers=self.config.other_peers,
+            now=self.clock(),
+        )
 
     def _failover_cmd(self, conn: RespConnection, args: list[bytes]) -> Any:
         """GUNGNIR.FAILOVER group [node] [USE-FAILOVER-COMMAND]"""

@@ -71,6 +71,8 @@ class Failover:
     candidates: list[str] = field(default_factory=list)
     old_primary: str | None = None
     new_primary: str | None = None
+    reason: str = ""  # why the epoch started, from the candidate's notices
+
     replicas: list[str] = field(default_factory=list)
     fenced: list[str] = field(default_factory=list)
     outcome: str = ""
@@ -135,12 +137,64 @@ def _text(rec: dict[str, Any], leader: str | None) -> str | None:
     return None
 
 
+#: Why an epoch started, by the word ``+try-failover`` names.
+_REASONS = {
+    "failover": "the primary was down",
+    "switchover": "operator switchover",
+    "reconcile": "reconcile: the nodes had drifted from the config",
+    "reconfig": "voter change",
+}
+
+
+def _reason(notices: Sequence[dict[str, Any]], odown: dict[str, Any] | None) -> str:
+    """Why the epoch of ``notices`` started, in words ("" when no candidate's notice is in
+    these records); ``odown`` is the last ``+odown`` seen before it, naming the node."""
+    for n in notices:
+        if n.get("event") == "+try-failover":
+            word, _, rest = str(n.get("detail", "")).partition(" ")
+            target = rest.split(" epoch ", 1)[0]
+            text = _REASONS.get(word, word)
+            if word == "failover" and odown is not None and odown.get("detail"):
+                text = f"primary {odown['detail']} objectively down"
+            elif word == "switchover" and target:
+                text += f" to {target}"
+            return text
+    return ""
+
+
+def _notice_text(n: dict[str, Any]) -> str | None:
+    event, detail = n.get("event"), str(n.get("detail", ""))
+    if event == "+try-failover":
+        word, _, rest = detail.partition(" ")
+        return f"starts a {word}: will promote {rest.split(' epoch ', 1)[0]}"
+    if event == "-failover-abort":
+        return f"gives up: {detail.split(': ', 1)[-1]}"
+    if event == "-failover-abort-not-elected":
+        return "gives up: not elected in time"
+    return None
+
+
 def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
-    """One :class:`Failover` per epoch > 0 of ``group``, oldest first."""
+    """One :class:`Failover` per epoch > 0 of ``group``, oldest first.
+
+    The old primary of an epoch is the node its leader fenced, else the primary published
+    by the epoch before it, and only when these records hold that epoch's outcome: a
+    daemon that missed epochs must not name the primary it last saw (issue 22: ``epoch 4
+    cache-1 -> cache-1`` where cache-0 had been primary)."""
     by_epoch: dict[int, list[dict[str, Any]]] = {}
+    notices: dict[int, list[dict[str, Any]]] = {}
+    odowns: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for r in records:
-        if r.get("group") != group or r.get("kind") not in STORY_KINDS:
+        if r.get("group") != group:
+            continue
+        if r.get("kind") == "notice" and isinstance(r.get("t"), int | float):
+            if r.get("event") == "+odown":
+                odowns.append(r)
+            elif isinstance(r.get("epoch"), int) and r["epoch"] > 0:
+                notices.setdefault(r["epoch"], []).append(r)
+            continue
+        if r.get("kind") not in STORY_KINDS:
             continue
         epoch = r.get("epoch")
         if not isinstance(epoch, int) or epoch <= 0:
@@ -152,12 +206,25 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
         by_epoch.setdefault(epoch, []).append(r)
     out: list[Failover] = []
     primary: str | None = None
-    for epoch in sorted(by_epoch):
-        recs = sorted(by_epoch[epoch], key=lambda r: r["t"] + r.get("_wall_offset", 0.0))
-        first = recs[0]
+    known_through = 0  # the last epoch whose outcome (primary or none) these records hold
+    for epoch in sorted(by_epoch.keys() | notices.keys()):
+        told = sorted(
+            by_epoch.get(epoch, []) + notices.get(epoch, []),
+            key=lambda r: r["t"] + r.get("_wall_offset", 0.0),
+        )
+        recs = [r for r in told if r["kind"] != "notice"]
+        first = told[0]
         t0 = first["t"] + first.get("_wall_offset", 0.0)
-        has_wall = all("_wall_offset" in r for r in recs)
-        fo = Failover(group, epoch, started=t0 if has_wall else None, old_primary=primary)
+        has_wall = all("_wall_offset" in r for r in told)
+        before = [o for o in odowns if _wall(o) <= t0]
+        fo = Failover(
+            group,
+            epoch,
+            started=t0 if has_wall else None,
+            old_primary=primary if known_through == epoch - 1 else None,
+            reason=_reason(notices.get(epoch, []), before[-1] if before else None),
+        )
+        fenced_old = False
         for r in recs:
             kind, me = r["kind"], r.get("daemon", "?")
             if kind == "leader_elected":
@@ -166,15 +233,16 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
                 fo.candidates.append(str(r.get("candidate")))
             elif kind == "fenced" and r.get("node") not in fo.fenced:
                 fo.fenced.append(str(r.get("node")))
-                fo.old_primary = fo.old_primary or str(r.get("node"))
+                if me == fo.leader and not fenced_old:  # the leader fences the old primary
+                    fo.old_primary, fenced_old = str(r.get("node")), True
             elif kind == "config_published" and fo.new_primary is None:
                 fo.new_primary = r.get("primary")
                 fo.replicas = list(r.get("replicas") or [])
         voted = {r.get("daemon") for r in recs if r["kind"] == "vote_granted"}
-        for r in recs:
+        for r in told:
             if r["kind"] == "epoch_adopted" and r.get("daemon") in voted:
                 continue  # its vote line says it already
-            text = _text(r, fo.leader)
+            text = _notice_text(r) if r["kind"] == "notice" else _text(r, fo.leader)
             if text is None:
                 continue
             t = r["t"] + r.get("_wall_offset", 0.0)
@@ -182,23 +250,36 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
             fo.steps.append(Step(round(t - t0, 4), wall, r.get("daemon", "?"), r["kind"], text))
         published = [st.at for st in fo.steps if st.kind == "config_published"]
         fo.duration = published[0] if published else (fo.steps[-1].at if fo.steps else 0.0)
+        switched = [n for n in notices.get(epoch, []) if n.get("event") == "+switch-master"]
+        aborted = [s.text for s in fo.steps if s.kind == "notice" and "gives up" in s.text]
         if fo.new_primary is not None:
             fo.outcome = "completed"
-            primary = fo.new_primary
         elif fo.leader is not None:
-            fo.outcome = "leader elected, no config published (aborted or still running)"
-        elif any(st.kind == "promoted" for st in fo.steps):
+            fo.outcome = (
+                aborted[-1].replace("gives up", "aborted")
+                if aborted
+                else "leader elected, no config published (aborted or still running)"
+            )
+        elif any(st.kind == "promoted" for st in fo.steps) or switched:
             # A voter's own log: it saw the result, the leader's log holds the decisions.
-            fo.new_primary = next(r.get("node") for r in recs if r["kind"] == "promoted")
-            primary = fo.new_primary
+            promoted = [r.get("node") for r in recs if r["kind"] == "promoted"]
+            fo.new_primary = promoted[0] if promoted else switched[0]["detail"].split(" ")[0]
             fo.outcome = "followed (the leader's log tells the rest)"
         elif fo.candidates:
             who = ", ".join(fo.candidates)
-            fo.outcome = f"only votes here: ask the candidate ({who}) or merge its log"
+            fo.outcome = f"only votes in these logs: the candidate ({who}) did not answer"
         else:
             fo.outcome = "no leader elected in these logs"
+        if fo.new_primary is not None:
+            primary, known_through = fo.new_primary, epoch
+        elif fo.leader is not None and known_through == epoch - 1:
+            known_through = epoch  # the leader's own records: it published nothing
         out.append(fo)
     return out
+
+
+def _wall(r: dict[str, Any]) -> float:
+    return float(r["t"]) + float(r.get("_wall_offset", 0.0))
 
 
 def _when(t: float | None) -> str:
@@ -217,7 +298,9 @@ def render(stories: Sequence[Failover], group: str, sources: Sequence[str] = ())
         if fo.new_primary is None:
             change = "new primary not in these logs"
         elif fo.old_primary is None:
-            change = f"primary -> {fo.new_primary}"
+            change = f"? -> {fo.new_primary}"  # the epoch before it is not in these logs
+        elif fo.old_primary == fo.new_primary:
+            change = f"{fo.new_primary} (primary unchanged)"
         else:
             change = f"{fo.old_primary} -> {fo.new_primary}"
         if fo.leader:
@@ -228,6 +311,7 @@ def render(stories: Sequence[Failover], group: str, sources: Sequence[str] = ())
             who += f" (votes {', '.join(fo.votes)})"
         took = f" in {fo.duration * 1000:.0f} ms" if fo.outcome == "completed" else ""
         lines.append(f"epoch {fo.epoch}  {_when(fo.started)}  {change}  {who}  {fo.outcome}{took}")
+        lines.append(f"  why: {fo.reason or 'not in these logs (the candidate was not asked)'}")
         width = max(len(s.daemon) for s in fo.steps) if fo.steps else 2
         for s in fo.steps:
             lines.append(f"  +{s.at * 1000:8.1f} ms  {s.daemon:<{width}}  {s.text}")

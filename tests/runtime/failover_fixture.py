@@ -8,10 +8,11 @@ calls it); the primary is SIGKILLed once and every test reads the result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,10 @@ class FailedOver:
     new_primary: str
 
 
-@pytest.fixture(scope="module")
-def failed_over(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FailedOver]:
-    base = tmp_path_factory.mktemp("history")
+@contextlib.contextmanager
+def background_loop() -> Iterator[Callable[..., Any]]:
+    """An event loop in a thread, so the CLI can run in the test thread; yields
+    ``on_loop(coro, timeout=60)``, which runs a coroutine there and returns its result."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -44,7 +46,18 @@ def failed_over(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FailedOver
         fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, loop)
         return fut.result(timeout)
 
-    with start_group(replicas=2) as g:
+    try:
+        yield on_loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def failed_over(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FailedOver]:
+    base = tmp_path_factory.mktemp("history")
+    with background_loop() as on_loop, start_group(replicas=2) as g:
         cluster = InProcessCluster(cluster_docs(nodes_of(g), base))
         try:
             on_loop(cluster.start())
@@ -77,9 +90,6 @@ def failed_over(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FailedOver
             yield FailedOver(base, ports, new)
         finally:
             on_loop(cluster.stop())
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-            loop.close()
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

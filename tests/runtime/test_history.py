@@ -16,7 +16,7 @@ __all__ = ["failed_over"]
 def test_history_asked_from_each_running_daemon(failed_over, capsys):
     leaders = set()
     for name, port in failed_over.ports.items():
-        doc = _history_json(capsys, "-a", f"127.0.0.1:{port}")
+        doc = _history_json(capsys, "-a", f"127.0.0.1:{port}", "--no-peers")
         (fo,) = doc["failovers"]
         assert fo["epoch"] == 1 and doc["sources"] == [f"daemon {name} at 127.0.0.1:{port}"]
         assert all(s["daemon"] == name for s in fo["steps"])  # one daemon's own decisions
