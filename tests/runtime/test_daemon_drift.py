@@ -14,7 +14,7 @@ import json
 import pytest
 
 from gungnir.local import start_group
-from gungnir.runtime.cluster import InProcessCluster, cluster_docs
+from gungnir.runtime.cluster import FAST, InProcessCluster, cluster_docs
 
 from .support import check_decision_logs, master_port, nodes_of, until
 
@@ -32,10 +32,12 @@ def _masters(group) -> set[str]:
     return out
 
 
-def test_manual_role_swap_is_repaired_and_recorded(tmp_path):
+@pytest.mark.parametrize("policy", ["availability", "consistency"])
+def test_manual_role_swap_is_repaired_and_recorded(tmp_path, policy):
     async def main():
         with start_group(replicas=2) as g:
-            docs = cluster_docs(nodes_of(g), tmp_path)
+            settings = dict(FAST, policy=policy, min_replicas_max_lag=1.0)
+            docs = cluster_docs(nodes_of(g), tmp_path, settings=settings)
             async with InProcessCluster(docs) as c:
                 await until(lambda: c.primaries() == {"node-0"}, 10, "bootstrap")
                 notices: list[tuple[str, str]] = []
