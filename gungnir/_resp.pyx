@@ -411,10 +411,10 @@ cdef class Reader:
 
     cdef object _verbatim(self, const char *p, Py_ssize_t n):
         """The value of a verbatim body ``fmt:text`` of n >= 4 bytes (p[3] is ':')."""
-        fmt = _verbatim_format(p)
+        if self.cverbatim and self.encoding is None:
+            return gungnir_verbatim_from_body(p, n)
+        fmt = PyUnicode_Decode(p, 3, "latin-1", NULL)
         if self.encoding is None:
-            if self.cverbatim:
-                return gungnir_verbatim_new(p + 4, n - 4, fmt)
             return self.verbatim_cls(PyBytes_FromStringAndSize(p + 4, n - 4), fmt)
         value = self._text(p + 4, n - 4)
         if isinstance(value, str):

@@ -1,12 +1,11 @@
 # Big numbers (RESP3 ``(``) of the Cython RESP reader, textually included by _resp.pyx.
 #
-# The pure twin calls int() on the digits. Here they are read in C eight at a time (SWAR)
-# into 64-bit limbs, and the int is built from the limbs: no Python call, no text object. int() refuses more than sys.get_int_max_str_digits() digits, a
-# limit that cannot be set below 640, so up to 640 digits the C path gives exactly int()'s
-# answer; longer lines go to PyLong_FromString, the function int() uses, for the same limit
-# and the same ValueError (which the reader turns into "big number too long").
-
-DEF C_BIGNUM_DIGITS = 640  # CPython's _PY_LONG_MAX_STR_DIGITS_THRESHOLD
+# The pure twin calls int() on the digits. Here one pass reads them eight at a time (SWAR)
+# into 64-bit limbs and the int is built from the limbs: no Python call, no text object.
+# int() refuses more than sys.get_int_max_str_digits() digits, a limit that cannot be set
+# below 640, so up to 640 digits this gives exactly int()'s answer; longer lines go to
+# PyLong_FromString, the function int() uses, for the same limit and the same ValueError
+# (which the reader turns into "big number too long").
 
 cdef extern from *:
     """
@@ -17,10 +16,16 @@ cdef extern from *:
     #define GUNGNIR_BIGNUM_DIGITS 640
     #define GUNGNIR_BIGNUM_LIMBS (GUNGNIR_BIGNUM_DIGITS / 19 + 2)
 
+    static const uint64_t gungnir_pow10[9] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL
+    };
+
     /* The int of nl little-endian 64-bit limbs and a sign. On CPython before 3.12 (30-bit
        digits, sign in ob_size) the digits are written straight into a new int; elsewhere
        the limbs go through the byte-array constructor of that version. */
     static PyObject *gungnir_long_from_limbs(const uint64_t *limbs, Py_ssize_t nl, int neg) {
+        {
     #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
         digit d[GUNGNIR_BIGNUM_LIMBS * 64 / 30 + 2];
         Py_ssize_t nd = 0, l;
@@ -38,10 +43,6 @@ cdef extern from *:
         }
         if (bits) d[nd++] = (digit)acc;
         while (nd > 0 && d[nd - 1] == 0) nd--;
-        if (nd <= 1) {
-            long x = nd ? (long)d[0] : 0;
-            return PyLong_FromLong(neg ? -x : x);
-        }
         v = _PyLong_New(nd);
         if (v == NULL) return NULL;
         memcpy(v->ob_digit, d, (size_t)nd * sizeof(digit));
@@ -65,13 +66,78 @@ cdef extern from *:
         Py_DECREF(mag);
         return out;
     #endif
+        }
     }
 
-    /* Eight ASCII bytes read as one little-endian word: all '0'-'9'? (SWAR, after the
-       well-known simdjson/fast_float method, as is the next function.) */
-    static inline int gungnir_all_digits8(uint64_t v) {
-        return !(((v + 0x4646464646464646ULL) | (v - 0x3030303030303030ULL))
-                 & 0x8080808080808080ULL);
+    /* Up to 30 digits the number is summed in one 128-bit register, spilled to limbs only
+       when the next step could overflow it. */
+    #define GUNGNIR_U128_STEP_MAX ((~(unsigned __int128)0 - 100000000ULL) / 100000000ULL)
+
+    typedef struct {
+        unsigned __int128 acc;  /* the value while nl == 0 */
+        Py_ssize_t nl;          /* limbs in use once spilled, else 0 */
+        uint64_t limbs[GUNGNIR_BIGNUM_LIMBS];
+    } gungnir_bignum;
+
+    /* limbs = limbs * mul + add, growing by a limb when it carries; returns the count. */
+    static inline Py_ssize_t gungnir_limbs_step(uint64_t *limbs, Py_ssize_t nl, uint64_t mul,
+                                                uint64_t add) {
+        unsigned __int128 carry = add;
+        Py_ssize_t l;
+        for (l = 0; l < nl; l++) {
+            unsigned __int128 t = (unsigned __int128)limbs[l] * mul + carry;
+            limbs[l] = (uint64_t)t;
+            carry = t >> 64;
+        }
+        if (carry) limbs[nl++] = (uint64_t)carry;
+        return nl;
+    }
+
+    /* n = n * mul + add (mul <= 10**8). */
+    static inline void gungnir_bignum_step(gungnir_bignum *n, uint64_t mul, uint64_t add) {
+        if (n->nl == 0) {
+            if (n->acc <= GUNGNIR_U128_STEP_MAX) {
+                n->acc = n->acc * mul + add;
+                return;
+            }
+            n->limbs[0] = (uint64_t)n->acc;
+            n->limbs[1] = (uint64_t)(n->acc >> 64);
+            n->nl = 2;
+        }
+        n->nl = gungnir_limbs_step(n->limbs, n->nl, mul, add);
+    }
+
+    static PyObject *gungnir_bignum_value(gungnir_bignum *n, int neg) {
+        if (n->nl) return gungnir_long_from_limbs(n->limbs, n->nl, neg);
+        if (n->acc <= (unsigned __int128)LLONG_MAX) {
+            return PyLong_FromLongLong(neg ? -(long long)n->acc : (long long)n->acc);
+        }
+        {
+    #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
+            unsigned __int128 m = n->acc;  /* above 2**63: three to five digits */
+            Py_ssize_t nd = 0;
+            PyLongObject *v = _PyLong_New(m >> 120 ? 5 : m >> 90 ? 4 : 3);
+            if (v == NULL) return NULL;
+            while (m) {
+                v->ob_digit[nd++] = (digit)(m & PyLong_MASK);
+                m >>= PyLong_SHIFT;
+            }
+            Py_SET_SIZE(v, neg ? -nd : nd);
+            return (PyObject *)v;
+    #else
+            n->limbs[0] = (uint64_t)n->acc;
+            n->limbs[1] = (uint64_t)(n->acc >> 64);
+            return gungnir_long_from_limbs(n->limbs, n->limbs[1] ? 2 : 1, neg);
+    #endif
+        }
+    }
+
+    /* The bytes of a little-endian word that are not ASCII digits: the high bit of each
+       such byte, exact up to and including the first one (SWAR, as the value below,
+       after the well-known simdjson/fast_float method). */
+    static inline uint64_t gungnir_nondigits8(uint64_t v) {
+        return ((v + 0x4646464646464646ULL) | (v - 0x3030303030303030ULL))
+               & 0x8080808080808080ULL;
     }
 
     /* The value of eight ASCII digits read as one little-endian word. */
@@ -82,103 +148,73 @@ cdef extern from *:
                 + (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
     }
 
-    static inline uint64_t gungnir_load8(const char *p) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        return v;
-    }
-
-    /* The int of the n decimal digits at p (1 <= n <= GUNGNIR_BIGNUM_DIGITS, all
-       '0'-'9'), in groups of eight: the first group is the n % 8 leading digits, read as
-       eight with '0's shifted in, so every group is one SWAR step. */
-    static PyObject *gungnir_long_from_digits(const char *p, Py_ssize_t n, int neg) {
-        uint64_t limbs[GUNGNIR_BIGNUM_LIMBS];
-        uint64_t acc = 0;
-        Py_ssize_t nl, i, l;
-        int k = (int)(n % 8);
-    #if PY_LITTLE_ENDIAN
-        if (n >= 8) {
-            if (k) {
-                int s = 8 * (8 - k);
-                acc = gungnir_eight_digits(
-                    (gungnir_load8(p) << s) | (0x3030303030303030ULL >> (64 - s)));
-            }
-            for (i = k; i < n && i + 8 <= 19; i += 8) {  /* 19 digits fit in a word */
-                acc = acc * 100000000ULL + gungnir_eight_digits(gungnir_load8(p + i));
-            }
-        } else
-    #endif
-        {
-            for (i = 0; i < k; i++) acc = acc * 10 + (uint64_t)(p[i] - '0');
-        }
-        if (i == n && acc <= (uint64_t)LLONG_MAX) {
-            return PyLong_FromLongLong(neg ? -(long long)acc : (long long)acc);
-        }
-        limbs[0] = acc;
-        nl = 1;
-        while (i < n) {  /* limbs = limbs * 10**8 + the next eight digits */
-            unsigned __int128 carry;
-    #if PY_LITTLE_ENDIAN
-            carry = gungnir_eight_digits(gungnir_load8(p + i));
-            i += 8;
-    #else
-            uint64_t chunk = 0;
-            for (k = 0; k < 8; k++) chunk = chunk * 10 + (uint64_t)(p[i + k] - '0');
-            i += 8;
-            carry = chunk;
-    #endif
-            for (l = 0; l < nl; l++) {
-                unsigned __int128 t = (unsigned __int128)limbs[l] * 100000000ULL + carry;
-                limbs[l] = (uint64_t)t;
-                carry = t >> 64;
-            }
-            if (carry) limbs[nl++] = (uint64_t)carry;
-        }
-        return gungnir_long_from_limbs(limbs, nl, neg);
-    }
-
-    /* ``-?[0-9]{1,640}\\r\\n`` at p: its int, with *used set to the bytes it takes; or a new
-       reference to novalue when the text is anything else (the general path decides). */
+    /* ``-?[0-9]{1,640}\\r\\n`` at p: its int, with *used set to the bytes it takes; or a
+       new reference to novalue when the text is anything else (the general path decides
+       what). One pass: whole words of eight digits, then the last 1-7 digits of the word
+       that holds the first non-digit, read as that word's head with '0's shifted in. */
     static PyObject *gungnir_fast_bignum(const char *p, const char *end, Py_ssize_t *used,
                                          PyObject *novalue) {
+        gungnir_bignum num;
         const char *q = p, *digits;
         int neg = q < end && *q == '-';
         q += neg;
         digits = q;
+        num.acc = 0;
+        num.nl = 0;
     #if PY_LITTLE_ENDIAN
-        while (end - q >= 8 && gungnir_all_digits8(gungnir_load8(q))) {
+        while (end - q >= 8) {
+            uint64_t v, bad;
+            memcpy(&v, q, 8);
+            bad = gungnir_nondigits8(v);
+            if (bad) {
+                int r = __builtin_ctzll(bad) >> 3;  /* digits before the first non-digit */
+                if (r) {
+                    if (q + r - digits > GUNGNIR_BIGNUM_DIGITS) goto other;
+                    gungnir_bignum_step(&num, gungnir_pow10[r], gungnir_eight_digits(
+                        (v << (64 - 8 * r)) | (0x3030303030303030ULL >> (8 * r))));
+                    q += r;
+                }
+                goto digits_done;
+            }
+            if (q + 8 - digits > GUNGNIR_BIGNUM_DIGITS) goto other;
+            gungnir_bignum_step(&num, 100000000ULL, gungnir_eight_digits(v));
             q += 8;
-            if (q - digits > GUNGNIR_BIGNUM_DIGITS) break;
         }
     #endif
-        while (q < end && q - digits <= GUNGNIR_BIGNUM_DIGITS && (unsigned char)(*q - '0') <= 9) {
+        /* the last bytes of the buffer, or a big-endian machine: one digit at a time */
+        while (q < end && (unsigned char)(*q - '0') <= 9) {
+            if (q + 1 - digits > GUNGNIR_BIGNUM_DIGITS) goto other;
+            gungnir_bignum_step(&num, 10, (uint64_t)(*q - '0'));
             q++;
         }
-        if (q == digits || q - digits > GUNGNIR_BIGNUM_DIGITS || end - q < 2 || q[0] != '\\r'
-                || q[1] != '\\n') {
-            Py_INCREF(novalue);
-            return novalue;
-        }
+    #if PY_LITTLE_ENDIAN
+    digits_done:
+    #endif
+        if (q == digits || end - q < 2 || q[0] != '\\r' || q[1] != '\\n') goto other;
         *used = q - p + 2;
-        return gungnir_long_from_digits(digits, q - digits, neg);
+        return gungnir_bignum_value(&num, neg);
+    other:
+        Py_INCREF(novalue);
+        return novalue;
     }
     """
-    object gungnir_long_from_digits(const char *p, Py_ssize_t n, int neg)
     object gungnir_fast_bignum(const char *p, const char *end, Py_ssize_t *used,
                                object novalue)
     object PyLong_FromString(const char *s, char **pend, int base)
 
 
 cdef object _bignum(const char *p, Py_ssize_t n):
-    """The int of a big number line already matched as ``-?[0-9]+`` (see _parse_num).
+    """The int of a big number line already matched as ``-?[0-9]+`` (see _parse_num) and
+    followed by its CRLF at p[n].
 
     ValueError past sys.get_int_max_str_digits(), as from int() (see the top of the file).
     """
-    cdef bint neg = p[0] == b'-'
+    cdef Py_ssize_t used = 0
     cdef char *text
-    if n - neg <= C_BIGNUM_DIGITS:
-        return gungnir_long_from_digits(p + neg, n - neg, neg)
-    text = <char *>PyMem_Malloc(n + 1)
+    value = gungnir_fast_bignum(p, p + n + 2, &used, _NOVALUE)
+    if value is not _NOVALUE:
+        return value
+    text = <char *>PyMem_Malloc(n + 1)  # more than 640 digits
     if text == NULL:
         raise MemoryError()
     try:

@@ -5,33 +5,38 @@
 # ten times a plain bytes. This type is the same bytes subclass with the format kept in
 # one word after the bytes' data (a var-sized object has no fixed place for fields: the
 # data starts at the same offset as in bytes, so bytes' own methods work unchanged), built
-# with one allocation. _resp_types.Verbatim *is* this type when the extension loads, so the
-# pure twin returns it too and both readers agree on the type; the pure class is the
-# fallback (and the definition of the behaviour this one keeps: bytes equality and hash,
-# a ``format`` attribute, the same repr and pickling).
+# with one allocation. It is a static type, as bytes is, so its instances hold no reference
+# to it. _resp_types.Verbatim *is* this type when the extension loads, so the pure twin
+# returns it too and both readers agree on the type; the pure class is the fallback (and
+# the definition of the behaviour this one keeps: bytes equality and hash, a ``format``
+# attribute, the same repr and pickling).
 
 cdef extern from *:
     """
+    #include <stddef.h>
     #include <string.h>
 
-    static PyTypeObject *gungnir_verbatim_type = NULL;
+    /* bytes' own size: the header, then the data and its NUL */
+    #define GUNGNIR_BYTES_BASICSIZE ((Py_ssize_t)offsetof(PyBytesObject, ob_sval) + 1)
+
+    static PyTypeObject gungnir_verbatim_type;
     static PyObject *gungnir_verbatim_txt = NULL;
 
     /* The format's word: pointer-aligned, after the data and its NUL. The same offset
        for every subclass, whose own fields (a __dict__) sit after it. */
     static inline PyObject **gungnir_verbatim_slot(PyObject *o) {
-        Py_ssize_t off = _Py_SIZE_ROUND_UP(PyBytes_Type.tp_basicsize + Py_SIZE(o),
-                                           SIZEOF_VOID_P);
+        Py_ssize_t off = _Py_SIZE_ROUND_UP(GUNGNIR_BYTES_BASICSIZE + Py_SIZE(o), SIZEOF_VOID_P);
         return (PyObject **)((char *)o + off);
     }
 
-    /* A Verbatim of n bytes (data uninitialised), format unset (NULL). */
-    static PyObject *gungnir_verbatim_alloc(PyTypeObject *tp, Py_ssize_t n) {
+    /* A Verbatim of the n bytes at p (NULL: left uninitialised) with format fmt. */
+    static PyObject *gungnir_verbatim_alloc(PyTypeObject *tp, const char *p, Py_ssize_t n,
+                                            PyObject *fmt) {
         PyObject *o;
         if (n < 0 || n > PY_SSIZE_T_MAX - tp->tp_basicsize - 2 * SIZEOF_VOID_P) {
             return PyErr_NoMemory();
         }
-        if (tp == gungnir_verbatim_type) {
+        if (tp == &gungnir_verbatim_type) {
             o = (PyObject *)PyObject_Malloc(_PyObject_VAR_SIZE(tp, n));
             if (o == NULL) return PyErr_NoMemory();
             PyObject_InitVar((PyVarObject *)o, tp, n);
@@ -43,18 +48,28 @@ cdef extern from *:
         _Py_COMP_DIAG_IGNORE_DEPR_DECLS
         ((PyBytesObject *)o)->ob_shash = -1;
         _Py_COMP_DIAG_POP
+        if (p != NULL) memcpy(((PyBytesObject *)o)->ob_sval, p, (size_t)n);
         ((PyBytesObject *)o)->ob_sval[n] = '\\0';
-        *gungnir_verbatim_slot(o) = NULL;
-        return o;
-    }
-
-    static PyObject *gungnir_verbatim_new(const char *p, Py_ssize_t n, PyObject *fmt) {
-        PyObject *o = gungnir_verbatim_alloc(gungnir_verbatim_type, n);
-        if (o == NULL) return NULL;
-        memcpy(((PyBytesObject *)o)->ob_sval, p, (size_t)n);
         Py_INCREF(fmt);
         *gungnir_verbatim_slot(o) = fmt;
         return o;
+    }
+
+    /* Format strings by their three bytes, shared between replies ("txt" repeats). */
+    static PyObject *gungnir_verbatim_formats[8];
+    static char gungnir_verbatim_format_bytes[8][3];
+
+    /* The value of a verbatim body ``fmt:text`` of n >= 4 bytes (p[3] is ':'). */
+    static PyObject *gungnir_verbatim_from_body(const char *p, Py_ssize_t n) {
+        unsigned int h = ((unsigned char)p[0] ^ ((unsigned char)p[2] << 1)) & 7;
+        PyObject *fmt = gungnir_verbatim_formats[h];
+        if (fmt == NULL || memcmp(gungnir_verbatim_format_bytes[h], p, 3) != 0) {
+            fmt = PyUnicode_DecodeLatin1(p, 3, NULL);
+            if (fmt == NULL) return NULL;
+            Py_XSETREF(gungnir_verbatim_formats[h], fmt);
+            memcpy(gungnir_verbatim_format_bytes[h], p, 3);
+        }
+        return gungnir_verbatim_alloc(&gungnir_verbatim_type, p + 4, n - 4, fmt);
     }
 
     static PyObject *gungnir_verbatim_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kw) {
@@ -65,22 +80,14 @@ cdef extern from *:
         }
         raw = PyObject_Bytes(data);  /* what bytes(data) accepts, bar an int's zeros */
         if (raw == NULL) return NULL;
-        o = gungnir_verbatim_alloc(tp, PyBytes_GET_SIZE(raw));
-        if (o != NULL) {
-            memcpy(((PyBytesObject *)o)->ob_sval, PyBytes_AS_STRING(raw),
-                   (size_t)PyBytes_GET_SIZE(raw));
-            Py_INCREF(fmt);
-            *gungnir_verbatim_slot(o) = fmt;
-        }
+        o = gungnir_verbatim_alloc(tp, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), fmt);
         Py_DECREF(raw);
         return o;
     }
 
     static void gungnir_verbatim_dealloc(PyObject *o) {
-        PyTypeObject *tp = Py_TYPE(o);
         Py_CLEAR(*gungnir_verbatim_slot(o));
-        tp->tp_free(o);
-        Py_DECREF(tp);  /* instances of heap types own a reference to their type */
+        Py_TYPE(o)->tp_free(o);
     }
 
     static PyObject *gungnir_verbatim_get_format(PyObject *o, void *closure) {
@@ -111,7 +118,7 @@ cdef extern from *:
 
     static PyObject *gungnir_verbatim_reduce(PyObject *o, PyObject *unused) {
         PyObject *fmt = *gungnir_verbatim_slot(o);
-        return Py_BuildValue("(O(y#O))", (PyObject *)gungnir_verbatim_type,
+        return Py_BuildValue("(O(y#O))", (PyObject *)&gungnir_verbatim_type,
                              PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o),
                              fmt == NULL ? Py_None : fmt);
     }
@@ -127,56 +134,39 @@ cdef extern from *:
         {NULL, NULL, 0, NULL}
     };
 
-    /* Create the type once (the module is initialised once per process). */
+    static PyTypeObject gungnir_verbatim_type = {
+        PyVarObject_HEAD_INIT(NULL, 0)
+        .tp_name = "gungnir.resp.Verbatim",
+        .tp_basicsize = GUNGNIR_BYTES_BASICSIZE + sizeof(PyObject *),
+        .tp_itemsize = 1,
+        .tp_dealloc = gungnir_verbatim_dealloc,
+        .tp_repr = gungnir_verbatim_repr,
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+        .tp_doc = "A verbatim string (RESP3 =) as bytes; format is its three-letter type. "
+                  "Verbatim(data, format='txt').",
+        .tp_methods = gungnir_verbatim_methods,
+        .tp_getset = gungnir_verbatim_getset,
+        .tp_new = gungnir_verbatim_tp_new,
+        .tp_free = PyObject_Free,
+    };
+
+    /* Ready the type once (the module is initialised once per process). */
     static PyObject *gungnir_verbatim_make_type(void) {
-        PyType_Slot slots[] = {
-            {Py_tp_new, (void *)gungnir_verbatim_tp_new},
-            {Py_tp_dealloc, (void *)gungnir_verbatim_dealloc},
-            {Py_tp_free, (void *)PyObject_Free},
-            {Py_tp_repr, (void *)gungnir_verbatim_repr},
-            {Py_tp_getset, (void *)gungnir_verbatim_getset},
-            {Py_tp_methods, (void *)gungnir_verbatim_methods},
-            {Py_tp_doc, (void *)"A verbatim string (RESP3 =) as bytes; format is its "
-                                "three-letter type. Verbatim(data, format='txt')."},
-            {0, NULL}
-        };
-        PyType_Spec spec = {
-            "gungnir.resp.Verbatim",
-            (int)(PyBytes_Type.tp_basicsize + sizeof(PyObject *)),
-            1,
-            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-            slots
-        };
-        if (gungnir_verbatim_type == NULL) {
+        if (gungnir_verbatim_txt == NULL) {
             gungnir_verbatim_txt = PyUnicode_InternFromString("txt");
             if (gungnir_verbatim_txt == NULL) return NULL;
-            gungnir_verbatim_type = (PyTypeObject *)PyType_FromSpecWithBases(
-                &spec, (PyObject *)&PyBytes_Type);
-            if (gungnir_verbatim_type == NULL) return NULL;
         }
-        Py_INCREF(gungnir_verbatim_type);
-        return (PyObject *)gungnir_verbatim_type;
+        gungnir_verbatim_type.tp_base = &PyBytes_Type;
+        if (PyType_Ready(&gungnir_verbatim_type) < 0) return NULL;
+        Py_INCREF(&gungnir_verbatim_type);
+        return (PyObject *)&gungnir_verbatim_type;
     }
     """
     object gungnir_verbatim_make_type()
-    object gungnir_verbatim_new(const char *p, Py_ssize_t n, object fmt)
+    object gungnir_verbatim_from_body(const char *p, Py_ssize_t n)
 
 
 #: The compiled Verbatim type (see above); public as gungnir.resp.Verbatim when loaded.
 Verbatim = gungnir_verbatim_make_type()
 
 cdef object _CVerbatim = Verbatim
-cdef list _fmt_cache = [None] * 8  # format strings by a hash of their 3 bytes
-cdef char _fmt_bytes[8][3]
-
-
-cdef inline object _verbatim_format(const char *p):
-    """The format ``str`` of the 3 bytes at p, shared between replies ("txt" repeats)."""
-    cdef unsigned int h = (<unsigned char>p[0] ^ (<unsigned char>p[2] << 1)) & 7
-    cached = _fmt_cache[h]
-    if cached is not None and memcmp(_fmt_bytes[h], p, 3) == 0:
-        return cached
-    fmt = PyUnicode_Decode(p, 3, "latin-1", NULL)
-    _fmt_cache[h] = fmt
-    memcpy(_fmt_bytes[h], p, 3)
-    return fmt

@@ -27,8 +27,9 @@ VERBATIM_TYPES = pure_and_compiled(_resp_types.PyVerbatim, "Verbatim", ("pure", 
 
 
 def _numbers() -> list[str]:
-    """Digit strings around every boundary of the C paths: the 8-digit groups, 64 bits,
-    and 640 digits (past it PyLong_FromString takes over)."""
+    """Digit strings around every boundary of the C paths: the 8-digit groups, 64 and 128
+    bits (the register spills to limbs), the int's 30-bit digits, and 640 digits (past
+    it PyLong_FromString takes over)."""
     rng = random.Random(15)
     out = [
         "0",
@@ -49,7 +50,9 @@ def _numbers() -> list[str]:
         "9" * 39,
         "1" + "0" * 38,
     ]
-    for digits in (1, 7, 8, 9, 15, 16, 17, 18, 19, 20, 21, 27, 37, 38, 39, 80, 639, 640, 641):
+    out += [str(2**bits + d) for bits in (63, 64, 90, 120, 127, 128, 129) for d in (-1, 0, 1)]
+    lengths = (1, 7, 8, 9, 15, 16, 17, 18, 19, 20, 21, 27, 30, 31, 32, 38, 39, 80, 639, 640, 641)
+    for digits in lengths:
         for _ in range(10):
             text = str(rng.randrange(1, 10)) + "".join(
                 rng.choice("0123456789") for _ in range(digits - 1)
