@@ -14,6 +14,7 @@ itself), and our own pure twin. Encoders: ``hiredis.pack_command``,
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -40,10 +41,23 @@ def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
+def _bignum(i: int) -> bytes:
+    """A big number of 20 to 59 digits, either sign (the same ones every run)."""
+    digits = 20 + (i * 7) % 40
+    value = random.Random(i).randrange(10 ** (digits - 1), 10**digits)
+    return b"(%d\r\n" % (-value if i % 2 else value)
+
+
+def _verbatim(i: int) -> bytes:
+    # "txt" only: coredis refuses any other format (Valkey sends txt)
+    body = b"txt:line %d of a verbatim reply" % i
+    return b"=%d\r\n%s\r\n" % (len(body), body)
+
+
 def _mixed_record(i: int) -> bytes:
     tags = b"".join(_bulk(b"tag-%d" % ((i + k) % 50)) for k in range(3))
     return (
-        b"%7\r\n"
+        b"%9\r\n"
         + _bulk(b"id")
         + b":%d\r\n" % (i * 31)
         + _bulk(b"name")
@@ -60,6 +74,10 @@ def _mixed_record(i: int) -> bytes:
         + _bulk(b"pos")
         + b"*2\r\n:%d\r\n" % i
         + _bulk(b"x" * 20)
+        + _bulk(b"big")
+        + _bignum(i)
+        + _bulk(b"note")
+        + _verbatim(i)
     )
 
 
@@ -78,6 +96,8 @@ SHAPES: dict[str, tuple[bytes, int]] = {
     ),
     "bulk-10MB": (_bulk(os.urandom(10 * 1024 * 1024)), 1),
     "mixed-nested": (b"*1000\r\n" + b"".join(_mixed_record(i) for i in range(1000)), 1),
+    "bignum-20k": (b"".join(_bignum(i) for i in range(20_000)), 20_000),
+    "verbatim-20k": (b"".join(_verbatim(i) for i in range(20_000)), 20_000),
 }
 
 
@@ -174,7 +194,10 @@ def _fingerprint(shape: str, result: list[Any]) -> tuple[Any, ...]:
     if shape == "bulk-10MB":
         return (len(result), len(reply), bytes(reply[:32]), bytes(reply[-32:]))
     if shape == "mixed-nested":
-        return (len(result), len(reply), reply[-1][b"tags"] and len(reply[-1]))
+        last = reply[-1]  # C peers give big numbers as their digits, verbatim as bytes
+        return (len(result), len(reply), len(last), int(last[b"big"]), bytes(last[b"note"]))
+    if shape == "bignum-20k":
+        return (len(result), int(result[0]), int(result[-1]))
     return (len(result), result[-1])
 
 
