@@ -74,3 +74,36 @@ def test_manual_role_swap_is_repaired_and_recorded(tmp_path, policy):
         assert report.ok, report.summary()
 
     asyncio.run(main())
+
+
+def test_a_replica_promoted_by_hand_and_a_dropped_write_quorum_are_repaired(tmp_path):
+    async def main():
+        with start_group(replicas=2) as g:
+            settings = dict(FAST, policy="consistency", min_replicas_max_lag=1.0)
+            docs = cluster_docs(nodes_of(g), tmp_path, settings=settings)
+            async with InProcessCluster(docs) as c:
+                await until(lambda: c.primaries() == {"node-0"}, 10, "bootstrap")
+
+                def quorum():
+                    return g.primary.command("CONFIG", "GET", "min-replicas-to-write")[1]
+
+                await until(lambda: quorum() == b"1", 10, "the write quorum")
+                notices: list[str] = []
+                for d in c.daemons.values():
+                    d.on_notify = lambda _g, ev, detail: notices.append(f"{ev} {detail}")
+                node2 = next(n for n in g.nodes if n.name == "node-2")
+                node2.replicaof(None)
+                g.primary.command("CONFIG", "SET", "min-replicas-to-write", "0")
+                await until(
+                    lambda: master_port(node2) == g.primary.port and quorum() == b"1",
+                    15,
+                    "node-2 to follow node-0 again and the write quorum to be restored",
+                )
+                assert _masters(g) == {"node-0"} and c.primaries() == {"node-0"}
+                said = " | ".join(n for n in notices if n.startswith("+drift-corrected"))
+                assert "repoint node-2 -> node-0" in said, notices
+                assert "min-replicas-to-write 1 on node-0" in said, notices
+
+        assert check_decision_logs(tmp_path).ok
+
+    asyncio.run(main())
