@@ -45,6 +45,7 @@ from gungnir.core import (
     Start,
     Switchover,
     Tick,
+    VoteRequest,
     VotersChanged,
     init_state,
     step,
@@ -447,6 +448,8 @@ class Daemon:
 
     def _deliver(self, sender: str, msg: Message) -> None:
         if msg.group in self.groups:
+            if isinstance(msg, VoteRequest):  # why the epoch started, told to every voter
+                self.notices.heard(msg.group, self.clock(), msg.epoch, msg.reason, msg.node)
             self.submit(msg.group, Received(msg))
 
     def _peer_status(self, peer: str, up: bool, answered: bool = False) -> None:

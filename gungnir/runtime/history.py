@@ -147,18 +147,20 @@ _REASONS = {
 
 
 def _reason(notices: Sequence[dict[str, Any]], odown: dict[str, Any] | None) -> str:
-    """Why the epoch of ``notices`` started, in words ("" when no candidate's notice is in
-    these records); ``odown`` is the last ``+odown`` seen before it, naming the node."""
-    for n in notices:
-        if n.get("event") == "+try-failover":
-            word, _, rest = str(n.get("detail", "")).partition(" ")
-            target = rest.split(" epoch ", 1)[0]
-            text = _REASONS.get(word, word)
-            if word == "failover" and odown is not None and odown.get("detail"):
-                text = f"primary {odown['detail']} objectively down"
-            elif word == "switchover" and target:
-                text += f" to {target}"
-            return text
+    """Why the epoch of ``notices`` started, in words ("" when neither the candidate's
+    notice nor a voter's record of its request is here); ``odown`` is the last ``+odown``
+    seen before it, naming the node."""
+    told = [n for n in notices if n.get("event") == "+try-failover"]
+    told += [n for n in notices if n.get("event") == "vote-request"]  # as voters heard it
+    for n in told:
+        word, _, rest = str(n.get("detail", "")).partition(" ")
+        target = rest.split(" epoch ", 1)[0]
+        text = _REASONS.get(word, word)
+        if word == "failover" and odown is not None and odown.get("detail"):
+            text = f"primary {odown['detail']} objectively down"
+        elif word == "switchover" and target:
+            text += f" to {target}"
+        return text
     return ""
 
 
@@ -207,6 +209,7 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
     out: list[Failover] = []
     primary: str | None = None
     known_through = 0  # the last epoch whose outcome (primary or none) these records hold
+    since = float("-inf")
     for epoch in sorted(by_epoch.keys() | notices.keys()):
         told = sorted(
             by_epoch.get(epoch, []) + notices.get(epoch, []),
@@ -216,13 +219,14 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
         first = told[0]
         t0 = first["t"] + first.get("_wall_offset", 0.0)
         has_wall = all("_wall_offset" in r for r in told)
-        before = [o for o in odowns if _wall(o) <= t0]
+        # the +odown that explains it: seen before the epoch ended, after the one before
+        window = [o for o in odowns if since < _wall(o) <= _wall(told[-1])]
+        since = _wall(told[-1])
         fo = Failover(
             group,
             epoch,
             started=t0 if has_wall else None,
             old_primary=primary if known_through == epoch - 1 else None,
-            reason=_reason(notices.get(epoch, []), before[-1] if before else None),
         )
         fenced_old = False
         for r in recs:
@@ -238,6 +242,9 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
             elif kind == "config_published" and fo.new_primary is None:
                 fo.new_primary = r.get("primary")
                 fo.replicas = list(r.get("replicas") or [])
+        fo.reason = _reason(notices.get(epoch, []), window[-1] if window else None)
+        if fo.old_primary is None and window and window[-1].get("detail"):
+            fo.old_primary = str(window[-1]["detail"])  # +odown names the config's primary
         voted = {r.get("daemon") for r in recs if r["kind"] == "vote_granted"}
         for r in told:
             if r["kind"] == "epoch_adopted" and r.get("daemon") in voted:

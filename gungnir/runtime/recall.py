@@ -19,7 +19,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["NOTICE_EVENTS", "Notices", "history_reply", "notice_epoch"]
+from .history import failovers
+
+__all__ = ["NOTICE_EVENTS", "Notices", "history_reply", "last_failover", "notice_epoch"]
 
 #: Notices that belong to a failover's story (why it started, how it ended).
 NOTICE_EVENTS = frozenset(
@@ -35,6 +37,7 @@ NOTICE_EVENTS = frozenset(
         "+failover-end",
         "+switch-master",
         "+config-epoch",
+        "vote-request",  # not a core notice: a VoteRequest heard (see Notices.heard)
     }
 )
 _EPOCH = re.compile(r"\bepoch (\d+)")
@@ -74,8 +77,36 @@ class Notices:
             }
         )
 
+    def heard(self, group: str, t: float, epoch: int, reason: str, node: str) -> None:
+        """A candidate's VoteRequest: a voter learns why the epoch started from it, in the
+        words of the candidate's own ``+try-failover`` notice."""
+        self.add(group, t, epoch, "vote-request", f"{reason} {node} epoch {epoch}")
+
     def of(self, group: str) -> list[dict[str, Any]]:
         return [n for n in self.recent if n["group"] == group]
+
+
+def last_failover(
+    decisions: Iterable[str], notices: Notices, group: str, wall_offset: float
+) -> dict[str, Any] | None:
+    """The last change of primary this daemon holds records of, for ``gungnir status``:
+    epoch, Unix time (``t`` + ``wall_offset``), old and new primary, leader, reason."""
+    records = [r for r in map(json.loads, decisions) if r.get("group") == group]
+    records += notices.of(group)
+    stamped = [{**r, "_wall_offset": wall_offset} for r in records]
+    done = [f for f in failovers(stamped, group) if f.new_primary is not None]
+    if not done:
+        return None
+    fo = done[-1]
+    return {
+        "epoch": fo.epoch,
+        "at": fo.started,
+        "old": fo.old_primary,
+        "new": fo.new_primary,
+        "leader": fo.leader,
+        "reason": fo.reason,
+        "outcome": fo.outcome,
+    }
 
 
 def _decisions(lines: Iterable[str], group: str, count: int) -> list[dict[str, Any]]:

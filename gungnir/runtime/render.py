@@ -10,10 +10,12 @@ plain output line up the same.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import IO, Any
 
-__all__ = ["Cell", "render_status", "table", "use_colour"]
+__all__ = ["Cell", "last_failover", "render_status", "table", "use_colour"]
 
 _CODES = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1", "dim": "2"}
 
@@ -45,7 +47,8 @@ def table(
     for row in rows:
         for i, (text, _) in enumerate(row):
             widths[i] = max(widths[i], len(text))
-    right = {i for i, h in enumerate(headers) if h in ("OFFSET", "LAG", "EPOCH", "MY EPOCH")}
+    numbers = ("OFFSET", "BEHIND", "LAG", "EPOCH", "MY EPOCH")
+    right = {i for i, h in enumerate(headers) if h in numbers}
 
     def line(cells: Sequence[Cell]) -> str:
         out = []
@@ -72,9 +75,12 @@ def _node_rows(g: Mapping[str, Any]) -> list[list[Cell]]:
         is_primary = n["node"] == g["primary"]
         if not n["reachable"]:
             role = f"(was {role})"  # its last answer, before it went silent
-        lag = "-"
+        behind = "-"
         if not is_primary and primary_offset is not None and n["reachable"]:
-            lag = str(max(0, primary_offset - n["offset"]))
+            behind = str(max(0, primary_offset - n["offset"]))
+        lag = "-"
+        if n.get("lag_seconds") is not None:  # a reachable replica: INFO's lag, in seconds
+            lag = f"{n['lag_seconds']:.1f}s" if n.get("link_up") else "link down"
         if n["reachable"]:
             state: Cell = ("up", "green")
         else:
@@ -90,12 +96,39 @@ def _node_rows(g: Mapping[str, Any]) -> list[list[Cell]]:
                 (n["address"], None),
                 (role, "cyan" if role == "primary" else None),
                 (str(n["offset"]), None),
-                (lag, "yellow" if lag not in ("-", "0") else None),
+                (behind, "yellow" if behind not in ("-", "0") else None),
+                (lag, "bold red" if lag == "link down" else None),
                 (writes, None),
                 state,
             ]
         )
     return rows
+
+
+def last_failover(fo: Mapping[str, Any], now: float | None = None) -> str:
+    """``epoch 3 at 2026-12-06 03:32:54Z (2m ago): node-0 -> node-1, led by d1, because
+    operator switchover to node-1`` from a status snapshot's ``last_failover``."""
+    text = f"epoch {fo['epoch']}"
+    if fo.get("at") is not None:
+        when = datetime.fromtimestamp(fo["at"], UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        ago = max(0.0, (time.time() if now is None else now) - fo["at"])
+        text += f" at {when} ({_ago(ago)} ago)"
+    text += f": {fo['old'] or '?'} -> {fo['new']}"
+    if fo.get("leader"):
+        text += f", led by {fo['leader']}"
+    if fo.get("reason"):
+        text += f", because {fo['reason']}"
+    elif fo.get("outcome", "").startswith("not in"):
+        text += f" ({fo['outcome']})"
+    return text
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
 
 
 def render_status(st: Mapping[str, Any], colour: bool = False) -> str:
@@ -126,17 +159,22 @@ def render_status(st: Mapping[str, Any], colour: bool = False) -> str:
                 (str(g["config_epoch"]), None),
                 (str(g["epoch"]), None),
                 (g["role"], None),
+                (g.get("leader") or "-", None),
                 health,
                 fo,
             ]
         )
-    headers = ["GROUP", "PRIMARY", "ADDRESS", "EPOCH", "MY EPOCH", "MY ROLE", "HEALTH", "FAILOVER"]
+    headers = ["GROUP", "PRIMARY", "ADDRESS", "EPOCH", "MY EPOCH", "MY ROLE", "LEADER"]
+    headers += ["HEALTH", "FAILOVER"]
     lines += table(headers, rows, colour)
     for g in st["groups"]:
         for why in g.get("problems", ()):
             lines.append(paint(f"  {g['group']}: {why}", "bold red", colour))
     for g in st["groups"]:
+        if g.get("last_failover"):
+            lines.append(f"  {g['group']}: last failover {last_failover(g['last_failover'])}")
+    for g in st["groups"]:
         lines += ["", paint(f"{g['group']} nodes", "bold", colour)]
-        node_headers = ["NODE", "ADDRESS", "ROLE", "OFFSET", "LAG", "WRITES", "STATE"]
+        node_headers = ["NODE", "ADDRESS", "ROLE", "OFFSET", "BEHIND", "LAG", "WRITES", "STATE"]
         lines += table(node_headers, _node_rows(g), colour, indent="  ")
     return "\n".join(lines)

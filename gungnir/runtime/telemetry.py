@@ -178,6 +178,11 @@ class Telemetry:
                 phases=phases if ev == "+failover-end" else None,
             )
 
+    def leader(self, group: str) -> str:
+        """The daemon that leads the group's current epoch, as ``gungnir_leader_info`` shows
+        it ("" when unknown), so ``gungnir status`` and the metrics never disagree."""
+        return self._shown_leader.get(group, "")
+
     def lag(self, group: str, st: DaemonState) -> None:
         """Replication lag in bytes of each replica following the config's primary: the
         primary's offset minus the replica's, as this daemon last saw them."""

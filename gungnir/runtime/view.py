@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gungnir.core import LEADER, Switchover
 
 from . import health
+from .recall import last_failover
 from .sentinel import (
     FailoverRefusedError,
     PrimaryState,
@@ -204,6 +205,10 @@ def group_status(d: Daemon, g: GroupRuntime) -> dict[str, Any]:
         "voter": st.is_voter,
         "healthy": not (problems := health.problems(st)),
         "problems": problems,
+        # who leads the current epoch (as gungnir_leader_info says) and the last change of
+        # primary this daemon holds records of, with its reason (issue 22)
+        "leader": d.telemetry.leader(g.name) or None,
+        "last_failover": _last_failover(d, g, now),
         "nodes": [
             {
                 "node": v.node,
@@ -213,6 +218,8 @@ def group_status(d: Daemon, g: GroupRuntime) -> dict[str, Any]:
                 "master": v.master,
                 "link_up": v.link_up,
                 "offset": v.offset,
+                # INFO's lag: seconds since the replica last heard from its primary
+                "lag_seconds": round(v.lag, 3) if _replica(v) else None,
                 "accepts_writes": v.accepts_writes,
                 "last_ok_age": round(now - v.last_ok, 3),
             }
@@ -220,6 +227,21 @@ def group_status(d: Daemon, g: GroupRuntime) -> dict[str, Any]:
         ],
         "peers": {name: up for name, up, _ in st.peers},
     }
+
+
+def _replica(v: Any) -> bool:
+    return bool(v.seen and v.reachable and v.role in ("replica", "slave"))
+
+
+def _last_failover(d: Daemon, g: GroupRuntime, now: float) -> dict[str, Any] | None:
+    """From this daemon's own records; a change of primary it holds none of (it was down,
+    or restarted since) is reported by epoch only."""
+    out = last_failover(d.decisions.recent, d.notices, g.name, time.time() - now)
+    cfg = g.state.config
+    if (out is None or out["epoch"] < cfg.epoch) and cfg.epoch > 0:
+        out = {"epoch": cfg.epoch, "at": None, "old": None, "new": cfg.primary, "leader": None}
+        out |= {"reason": "", "outcome": "not in this daemon's records (gungnir history)"}
+    return out
 
 
 def status(d: Daemon) -> dict[str, Any]:

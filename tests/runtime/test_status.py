@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -69,3 +70,57 @@ def test_use_colour_follows_tty_no_color_and_dumb_terminals():
     assert use_colour(_Tty(True), env={"NO_COLOR": "1"}) is False
     assert use_colour(_Tty(True), env={"NO_COLOR": ""}) is True  # empty means unset
     assert use_colour(_Tty(True), env={"TERM": "dumb"}) is False
+
+
+def test_status_names_the_leader_the_last_failover_and_lag_in_seconds(failed_over, capsys):
+    """Issue 22: status showed neither who leads nor the last failover (when and why), and
+    replication lag only in bytes."""
+    snapshots = {}
+    for name, port in failed_over.ports.items():
+        code, out, _ = run_cli(capsys, "status", "-a", f"127.0.0.1:{port}", "--json")
+        assert code == 0
+        snapshots[name] = json.loads(out)["groups"][0]
+    leaders = {g["leader"] for g in snapshots.values()}
+    assert len(leaders) == 1 and leaders <= set(failed_over.ports), leaders  # all agree
+    (leader,) = leaders
+    for name, g in snapshots.items():
+        fo = g["last_failover"]
+        # epoch 1, or a later one when two candidates split the first vote
+        assert fo["epoch"] == g["config_epoch"] and fo["new"] == failed_over.new_primary
+        assert fo["old"] == "node-0", (name, fo)  # named by the +odown
+        assert fo["at"] is not None and abs(fo["at"] - time.time()) < 120
+        assert fo["reason"] == "primary node-0 objectively down", (name, fo)
+        if name == leader:
+            assert fo["leader"] == leader
+        nodes = {n["node"]: n for n in g["nodes"]}
+        assert nodes[failed_over.new_primary]["lag_seconds"] is None  # a primary has no lag
+        replicas = [n for n in g["nodes"] if n["reachable"] and n["role"] in ("slave", "replica")]
+        assert replicas and all(0 <= n["lag_seconds"] < 30 for n in replicas)
+
+    code, out, _ = run_cli(capsys, "status", "-a", f"127.0.0.1:{failed_over.ports[leader]}")
+    lines = out.splitlines()
+    header = next(i for i, x in enumerate(lines) if x.startswith("GROUP"))
+    assert "LEADER" in lines[header].split() and leader in lines[header + 1].split()
+    last = next(x for x in lines if "last failover" in x)
+    assert f"epoch {snapshots[leader]['config_epoch']} at " in last
+    assert f"-> {failed_over.new_primary}, led by {leader}" in last
+    assert last.endswith("because primary node-0 objectively down")
+    node_header = next(x for x in lines if x.strip().startswith("NODE"))
+    assert node_header.split()[3:6] == ["OFFSET", "BEHIND", "LAG"]
+    replica = next(x for x in lines if "replica of" in x and " up" in x)
+    assert re.search(r"\s\d+\.\ds\s", replica), replica
+
+
+def test_last_failover_text_without_records() -> None:
+    from gungnir.runtime.render import last_failover
+
+    fo = {"epoch": 4, "at": None, "old": None, "new": "n2", "leader": None, "reason": ""}
+    fo["outcome"] = "not in this daemon's records (gungnir history)"
+    assert last_failover(fo) == (
+        "epoch 4: ? -> n2 (not in this daemon's records (gungnir history))"
+    )
+    fo |= {"at": 1000.0, "old": "n1", "leader": "d2", "reason": "operator switchover to n2"}
+    assert last_failover(fo, now=1300.0) == (
+        "epoch 4 at 1970-01-01 00:16:40Z (5m ago): n1 -> n2, led by d2, because "
+        "operator switchover to n2"
+    )
