@@ -40,8 +40,9 @@ def _user() -> str:
 
 def check_state_dir(directory: Path) -> None:
     """Create ``directory`` if needed and prove the daemon can save state there: create,
-    write, fsync and remove a file, and fsync the directory, as every save will.  Raises
-    :class:`StoreError` naming the directory and the fix."""
+    write, fsync and remove a file, and fsync the directory, as every save will; and read
+    the state files already there.  Raises :class:`StoreError` naming the directory (and the
+    file) and the fix."""
     probe = directory / f".gungnir-write-check-{os.getpid()}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -61,12 +62,19 @@ def check_state_dir(directory: Path) -> None:
         with contextlib.suppress(OSError):
             probe.unlink()
         raise StoreError(_explain(directory, exc)) from exc
+    for path in sorted(directory.rglob("*.state.json")):
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:  # one file restored as another user, or chmod'ed
+            raise StoreError(_explain(directory, exc, path)) from exc
 
 
-def _explain(directory: Path, exc: OSError) -> str:
+def _explain(directory: Path, exc: OSError, file: Path | None = None) -> str:
+    what = f"state file {file} in state_dir {directory}" if file else f"state_dir {directory}"
     head = (
-        f"state_dir {directory} is not usable: {exc.strerror or exc}. The daemon saves its "
-        "epoch and vote there before it acts on them, so it does not start without it"
+        f"{what} is not usable: {exc.strerror or exc}. The daemon saves its epoch and vote "
+        "there before it acts on them, so it does not start without it"
     )
     if exc.errno == errno.EROFS:
         fix = f"mount {directory} read-write, or set daemon.state_dir to a writable directory"

@@ -51,8 +51,11 @@ def world_readable() -> Iterator[Path]:
         shutil.rmtree(base)
 
 
-def _exit_of(base: Path, mode: int, *, with_state: bool) -> tuple[int | None, str, Path]:
-    """Start d1 with its state_dir at ``mode``; return its exit code, output and state_dir."""
+def _exit_of(
+    base: Path, mode: int, *, with_state: bool, file_mode: int = 0o600
+) -> tuple[int | None, str, Path]:
+    """Start d1 with its state_dir at ``mode`` (the daemon's own when 0o700) and a state
+    file at ``file_mode``; return its exit code, output and state_dir."""
     docs = cluster_docs({"n": ("127.0.0.1", 1)}, base)
     del docs[0]["daemon"]["decision_log"]  # only the state_dir is under test
     path = write_docs(docs[:1], base)[0]
@@ -62,6 +65,9 @@ def _exit_of(base: Path, mode: int, *, with_state: bool) -> tuple[int | None, st
     state.parent.chmod(0o755)
     if with_state:
         (state / "demo.state.json").write_text(json.dumps({"body": {}}))
+        (state / "demo.state.json").chmod(file_mode)
+    if mode == 0o700 and os.geteuid() == 0:
+        os.chown(state, NOBODY, NOBODY)  # the daemon (nobody) owns its state_dir
     state.chmod(mode)
     p = DaemonProcess(path, launcher=_launcher()).start()
     try:
@@ -85,6 +91,14 @@ def test_a_chmod_000_state_dir_names_the_directory_and_the_fix(world_readable: P
     assert f"state_dir {state} is not usable: Permission denied" in out
     assert "cannot read state file" not in out
     assert "Fix: let user " in out
+
+
+def test_an_unreadable_state_file_names_its_directory_and_the_fix(world_readable: Path) -> None:
+    code, out, state = _exit_of(world_readable, 0o700, with_state=True, file_mode=0o000)
+    assert code == 3, out
+    file = state / "demo.state.json"
+    assert f"state file {file} in state_dir {state} is not usable: Permission denied" in out
+    assert "chown -R " in out and "cannot read state file" not in out
 
 
 def test_a_read_only_file_system_is_named_as_such(
