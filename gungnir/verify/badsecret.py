@@ -24,11 +24,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from gungnir.core import CONSISTENCY, Event, PeerStatus, Received, Tick
+from gungnir.core import CONSISTENCY, Event, PeerStatus, Received
 from gungnir.core.rules import has_majority
 from gungnir.verify.explore import Result, explore
 from gungnir.verify.invariants import default_invariants
-from gungnir.verify.world import Model, Scope, World, _put
+from gungnir.verify.world import Model, Scope, World
 
 FLAG = "AuthRefusedIsolation"
 
@@ -64,37 +64,32 @@ class BadSecretModel(Model):
     def feed(self, w: World, d: str, event: Event) -> World:
         if isinstance(event, Received) and self.bad in (d, event.message.sender):
             return w  # refused at authentication: never reaches the core
+        if isinstance(event, PeerStatus) and self.bad in (d, event.peer):
+            # the link never comes up; the peer's refusal is an answer where a link exists
+            alive = w.daemons[self.dindex[event.peer]] is not None
+            if self.answers == "stale":
+                answered = alive
+            else:
+                answered = event.reachable and self.answers == "fresh"
+            event = PeerStatus(event.peer, False, answered=answered)
         w = super().feed(w, d, event)
         bad = self.bad
         net = frozenset(m for m in w.net if m[0] != bad and m[1].sender != bad)
         return w if net == w.net else w._replace(net=net)
 
     def _round(self, w: World, d: str, jitter: float = 0.0) -> World:
-        i = self.dindex[d]
-        w = w._replace(rounds=_put(w.rounds, i, w.now))
-        present = {d}
-        for o in self.scope.daemons:
-            if o == d:
-                continue
-            alive = w.daemons[self.dindex[o]] is not None and self.linked(w, d, o)
-            if alive:
-                present.add(o)
-            if self.bad in (d, o):
-                if self.answers == "stale":
-                    answered = w.daemons[self.dindex[o]] is not None
-                else:
-                    answered = alive and self.answers == "fresh"
-                w = self.feed(w, d, PeerStatus(o, False, answered=answered))
-            else:
-                w = self.feed(w, d, PeerStatus(o, alive))
-        for n in self.scope.nodes:
-            w = self.feed(w, d, self.probe(w, d, n))
-        w = self.feed(w, d, Tick(jitter))
-        st = w.daemons[i]
-        if st is not None:
-            minority = not has_majority(st.settings, frozenset(present))
-            if (st.isolated_since is not None) != minority:
-                w = w._replace(bad=w.bad | {FLAG})
+        w = super()._round(w, d, jitter)
+        st = w.daemons[self.dindex[d]]
+        if st is None:
+            return w
+        present = {d} | {
+            o
+            for o in self.scope.daemons
+            if o != d and w.daemons[self.dindex[o]] is not None and self.linked(w, d, o)
+        }
+        minority = not has_majority(st.settings, frozenset(present))
+        if (st.isolated_since is not None) != minority:
+            w = w._replace(bad=w.bad | {FLAG})
         return w
 
 
