@@ -17,13 +17,12 @@ import pytest
 from kubernetes import client
 
 from gungnir.core import PublishConfig
-from gungnir.kube.history import check_routing
 from gungnir.local import start_group
 
 from .apiserver import ApiServer
 from .conftest import run, until
 from .kube_daemons import GROUP, VOTERS, KubeCluster
-from .test_routing_authority import recorded
+from .test_routing_authority import check
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +74,7 @@ def test_leader_stopped_before_routing_lands_the_others_route(
                 b = next(iter(c.wirings.values())).backend
                 await until(lambda: b.pods(GROUP)[new].role == "primary", 15, "labels")
                 await until(lambda: status_of(kc) == (epoch, new), 15, "status")
-                assert check_routing(recorded(api)) == []
+                assert check(api, grace=30.0) == []  # the daemons' reconcile interval
             finally:
                 await c.stop()
 

@@ -9,6 +9,7 @@ fault campaign uses (:func:`gungnir.kube.history.check_routing`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from gungnir.kube.run import KubeRunOptions, KubeWiring, build_config
 from .apiserver import ApiServer
 from .conftest import DAEMONS, GROUP, NS, Kubelet, backend, make_client, run, until
 
+GRACE = 10.0
 C0 = Config(0, "cache-0", ("cache-1", "cache-2"))
 C1 = Config(1, "cache-1", ("cache-0", "cache-2"))
 C2 = Config(2, "cache-2", ("cache-0", "cache-1"))
@@ -36,12 +38,18 @@ def recorded(api: ApiServer) -> list[Write]:
     with api.store.cond:
         changes = list(api.store.history)
     return [
-        Write(
-            float(c.rv), c.plural, c.new["metadata"]["name"], None if c.type == "DELETED" else c.new
-        )
+        Write(c.at, c.plural, c.new["metadata"]["name"], None if c.type == "DELETED" else c.new)
         for c in changes
         if c.plural in ("pods", "endpointslices")
     ]
+
+
+def check(api: ApiServer, grace: float = GRACE) -> list[str]:
+    """The history checker over everything the emulator accepted: never two primaries, and
+    the slice naming a pod not labelled primary for at most ``grace`` (the labels follow
+    routing within one pass; the bound is loose because the shared 2-core test machine
+    runs at load 8 at times, and 409s must be retried)."""
+    return check_routing(recorded(api), grace=grace, end=time.monotonic())
 
 
 def primaries(kc: client.ApiClient) -> set[str]:
@@ -99,7 +107,7 @@ def test_leader_gone_before_routing_lands_another_daemon_publishes(
         await until(lambda: status_epoch(kc) == 1, 10, "status by n2")
         await wiring.publisher.close()
         await other.close()
-        assert check_routing(recorded(api)) == []
+        assert check(api) == []
 
     run(scenario())
 
@@ -124,7 +132,7 @@ def test_primary_pod_at_a_new_ip_is_republished(
         await until(lambda: routed(api) == (1, "cache-1", ["10.0.0.98"]), 10, "newer IP")
         await pub.close()
         await b.close()
-        assert check_routing(recorded(api)) == []
+        assert check(api) == []
 
     run(scenario())
 
@@ -160,7 +168,7 @@ def test_stale_bootstrap_config_never_relabels_a_recreated_old_primary(
         await stale.close()
         await b1.close()
         await b2.close()
-        assert check_routing(recorded(api)) == []
+        assert check(api) == []
 
     run(scenario())
 
@@ -202,14 +210,14 @@ def test_conflict_while_demoting_the_old_primary_is_retried_in_order(
         assert report.clean, report
         assert primaries(kc) == {"cache-1"}
         await b.close()
-        assert check_routing(recorded(api)) == []
+        assert check(api) == []
 
     run(scenario())
 
 
 @pytest.fixture
 def churning() -> Iterator[ApiServer]:
-    with ApiServer(pod_churn=0.02) as server:
+    with ApiServer(pod_churn=0.05) as server:
         yield server
 
 
@@ -243,7 +251,7 @@ def test_failovers_under_a_409_storm_never_label_two_primaries(
             await b.close()
         conflicts = [r for r in churning.requests if r.status == 409]
         assert conflicts, "the storm made no conflict: the test proves nothing"
-        assert check_routing(recorded(churning)) == []
+        assert check(churning) == []
 
     try:
         run(scenario())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class Change:
     type: str  # ADDED | MODIFIED | DELETED
     old: dict[str, Any] | None
     new: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it was accepted (history checks)
 
 
 def _without_rv(obj: dict[str, Any]) -> dict[str, Any]:
