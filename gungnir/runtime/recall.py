@@ -12,6 +12,7 @@ and tell epochs this one missed (issue 22).
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -80,7 +81,11 @@ class Notices:
     def heard(self, group: str, t: float, epoch: int, reason: str, node: str) -> None:
         """A candidate's VoteRequest: a voter learns why the epoch started from it, in the
         words of the candidate's own ``+try-failover`` notice."""
-        self.add(group, t, epoch, "vote-request", f"{reason} {node} epoch {epoch}")
+        detail = f"{reason} {node} epoch {epoch}"
+        for n in itertools.islice(reversed(self.recent), 64):  # a resent request: once
+            if n["group"] == group and n["event"] == "vote-request" and n["detail"] == detail:
+                return
+        self.add(group, t, epoch, "vote-request", detail)
 
     def of(self, group: str) -> list[dict[str, Any]]:
         return [n for n in self.recent if n["group"] == group]

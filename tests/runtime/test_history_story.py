@@ -82,6 +82,15 @@ def test_a_follower_that_only_saw_the_switch_knows_the_new_primary() -> None:
     assert "why: not in these logs" in render([fo], "cache")
 
 
+def test_a_resent_vote_request_is_kept_once() -> None:
+    notices = Notices("d2")
+    for t in (1.0, 1.1, 1.2):
+        notices.heard("cache", t, 3, "switchover", "cache-2")
+    notices.heard("cache", 2.0, 4, "failover", "cache-1")
+    details = [n["detail"] for n in notices.of("cache")]
+    assert details == ["switchover cache-2 epoch 3", "failover cache-1 epoch 4"]
+
+
 def test_notice_epochs() -> None:
     assert notice_epoch("+try-failover", "failover n1 epoch 7", 6) == 7
     assert notice_epoch("+elected-leader", "7", 6) == 7
