@@ -46,18 +46,9 @@ def check_state_dir(directory: Path) -> None:
     probe = directory / f".gungnir-write-check-{os.getpid()}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, b"ok")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _synced(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, b"ok")
         os.unlink(probe)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        _synced(directory, os.O_RDONLY)
     except OSError as exc:
         with contextlib.suppress(OSError):
             probe.unlink()
@@ -68,6 +59,17 @@ def check_state_dir(directory: Path) -> None:
                 pass
         except OSError as exc:  # one file restored as another user, or chmod'ed
             raise StoreError(_explain(directory, exc, path)) from exc
+
+
+def _synced(path: Path, flags: int, data: bytes = b"") -> None:
+    """Open ``path`` with ``flags``, write ``data``, fsync and close it."""
+    fd = os.open(path, flags, 0o600)
+    try:
+        if data:
+            os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _explain(directory: Path, exc: OSError, file: Path | None = None) -> str:
