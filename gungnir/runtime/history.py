@@ -274,7 +274,7 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
             fo.outcome = "followed (the leader's log tells the rest)"
         elif fo.candidates:
             who = ", ".join(fo.candidates)
-            fo.outcome = f"only votes in these logs: the candidate ({who}) did not answer"
+            fo.outcome = f"only votes in these records: the candidate ({who}) holds the rest"
         else:
             fo.outcome = "no leader elected in these logs"
         if fo.new_primary is not None:
