@@ -176,27 +176,23 @@ def _notice_text(n: dict[str, Any]) -> str | None:
     return None
 
 
-def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
-    """One :class:`Failover` per epoch > 0 of ``group``, oldest first.
+Records = list[dict[str, Any]]
 
-    The old primary of an epoch is the node its leader fenced, else the primary published
-    by the epoch before it, and only when these records hold that epoch's outcome: a
-    daemon that missed epochs must not name the primary it last saw (issue 22: ``epoch 4
-    cache-1 -> cache-1`` where cache-0 had been primary)."""
-    by_epoch: dict[int, list[dict[str, Any]]] = {}
-    notices: dict[int, list[dict[str, Any]]] = {}
-    odowns: list[dict[str, Any]] = []
+
+def _by_epoch(records: Iterable[dict[str, Any]], group: str) -> tuple[dict[int, Records], Records]:
+    """The group's decisions and story notices by epoch (a log given twice counted once),
+    and its ``+odown`` notices, which belong to the epoch they led to, not the one they
+    were seen in."""
+    by_epoch: dict[int, Records] = {}
+    odowns: Records = []
     seen: set[tuple[Any, ...]] = set()
     for r in records:
-        if r.get("group") != group:
+        if r.get("group") != group or not isinstance(r.get("t"), int | float):
             continue
-        if r.get("kind") == "notice" and isinstance(r.get("t"), int | float):
-            if r.get("event") == "+odown":
-                odowns.append(r)
-            elif isinstance(r.get("epoch"), int) and r["epoch"] > 0:
-                notices.setdefault(r["epoch"], []).append(r)
+        if r.get("kind") == "notice" and r.get("event") == "+odown":
+            odowns.append(r)
             continue
-        if r.get("kind") not in STORY_KINDS:
+        if r.get("kind") not in STORY_KINDS and r.get("kind") != "notice":
             continue
         epoch = r.get("epoch")
         if not isinstance(epoch, int) or epoch <= 0:
@@ -206,77 +202,99 @@ def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
             continue
         seen.add(key)
         by_epoch.setdefault(epoch, []).append(r)
+    return by_epoch, odowns
+
+
+def _decisions(fo: Failover, recs: Records) -> None:
+    """Leader, votes, candidates, fences and the published config of one epoch."""
+    fenced_old = False
+    for r in recs:
+        kind, me = r["kind"], r.get("daemon", "?")
+        if kind == "leader_elected":
+            fo.leader, fo.votes = me, list(r.get("voters") or [])
+        elif kind == "vote_granted" and r.get("candidate") not in fo.candidates:
+            fo.candidates.append(str(r.get("candidate")))
+        elif kind == "fenced" and r.get("node") not in fo.fenced:
+            fo.fenced.append(str(r.get("node")))
+            if me == fo.leader and not fenced_old:  # the leader fences the old primary
+                fo.old_primary, fenced_old = str(r.get("node")), True
+        elif kind == "config_published" and fo.new_primary is None:
+            fo.new_primary = r.get("primary")
+            fo.replicas = list(r.get("replicas") or [])
+
+
+def _steps(fo: Failover, told: Records, has_wall: bool) -> None:
+    """The epoch's decisions and notices as steps, in milliseconds since its first."""
+    t0 = _wall(told[0])
+    voted = {r.get("daemon") for r in told if r["kind"] == "vote_granted"}
+    for r in told:
+        if r["kind"] == "epoch_adopted" and r.get("daemon") in voted:
+            continue  # its vote line says it already
+        text = _notice_text(r) if r["kind"] == "notice" else _text(r, fo.leader)
+        if text is not None:
+            t = _wall(r)
+            step = Step(
+                round(t - t0, 4), t if has_wall else None, r.get("daemon", "?"), r["kind"], text
+            )
+            fo.steps.append(step)
+    published = [st.at for st in fo.steps if st.kind == "config_published"]
+    fo.duration = published[0] if published else (fo.steps[-1].at if fo.steps else 0.0)
+
+
+def _outcome(fo: Failover, told: Records) -> None:
+    switched = [n for n in told if n.get("event") == "+switch-master"]
+    aborted = [s.text for s in fo.steps if s.kind == "notice" and "gives up" in s.text]
+    if fo.new_primary is not None:
+        fo.outcome = "completed"
+    elif fo.leader is not None:
+        fo.outcome = (
+            aborted[-1].replace("gives up", "aborted")
+            if aborted
+            else "leader elected, no config published (aborted or still running)"
+        )
+    elif any(st.kind == "promoted" for st in fo.steps) or switched:
+        # A voter's own log: it saw the result, the leader's log holds the decisions.
+        promoted = [r.get("node") for r in told if r["kind"] == "promoted"]
+        fo.new_primary = promoted[0] if promoted else switched[0]["detail"].split(" ")[0]
+        fo.outcome = "followed (the leader's log tells the rest)"
+    elif fo.candidates:
+        who = ", ".join(fo.candidates)
+        fo.outcome = f"only votes in these records: the candidate ({who}) holds the rest"
+    else:
+        fo.outcome = "no leader elected in these logs"
+
+
+def failovers(records: Iterable[dict[str, Any]], group: str) -> list[Failover]:
+    """One :class:`Failover` per epoch > 0 of ``group``, oldest first.
+
+    The old primary of an epoch is the node its leader fenced, else the primary published
+    by the epoch before it, and only when these records hold that epoch's outcome: a
+    daemon that missed epochs must not name the primary it last saw (issue 22: ``epoch 4
+    cache-1 -> cache-1`` where cache-0 had been primary)."""
+    by_epoch, odowns = _by_epoch(records, group)
     out: list[Failover] = []
     primary: str | None = None
     known_through = 0  # the last epoch whose outcome (primary or none) these records hold
     since = float("-inf")
-    for epoch in sorted(by_epoch.keys() | notices.keys()):
-        told = sorted(
-            by_epoch.get(epoch, []) + notices.get(epoch, []),
-            key=lambda r: r["t"] + r.get("_wall_offset", 0.0),
-        )
-        recs = [r for r in told if r["kind"] != "notice"]
-        first = told[0]
-        t0 = first["t"] + first.get("_wall_offset", 0.0)
+    for epoch in sorted(by_epoch):
+        told = sorted(by_epoch[epoch], key=_wall)
         has_wall = all("_wall_offset" in r for r in told)
-        # the +odown that explains it: seen before the epoch ended, after the one before
-        window = [o for o in odowns if since < _wall(o) <= _wall(told[-1])]
-        since = _wall(told[-1])
         fo = Failover(
             group,
             epoch,
-            started=t0 if has_wall else None,
+            started=_wall(told[0]) if has_wall else None,
             old_primary=primary if known_through == epoch - 1 else None,
         )
-        fenced_old = False
-        for r in recs:
-            kind, me = r["kind"], r.get("daemon", "?")
-            if kind == "leader_elected":
-                fo.leader, fo.votes = me, list(r.get("voters") or [])
-            elif kind == "vote_granted" and r.get("candidate") not in fo.candidates:
-                fo.candidates.append(str(r.get("candidate")))
-            elif kind == "fenced" and r.get("node") not in fo.fenced:
-                fo.fenced.append(str(r.get("node")))
-                if me == fo.leader and not fenced_old:  # the leader fences the old primary
-                    fo.old_primary, fenced_old = str(r.get("node")), True
-            elif kind == "config_published" and fo.new_primary is None:
-                fo.new_primary = r.get("primary")
-                fo.replicas = list(r.get("replicas") or [])
-        fo.reason = _reason(notices.get(epoch, []), window[-1] if window else None)
+        _decisions(fo, [r for r in told if r["kind"] != "notice"])
+        # the +odown that explains it: seen before the epoch ended, after the one before
+        window = [o for o in odowns if since < _wall(o) <= _wall(told[-1])]
+        since = _wall(told[-1])
+        notices = [r for r in told if r["kind"] == "notice"]
+        fo.reason = _reason(notices, window[-1] if window else None)
         if fo.old_primary is None and window and window[-1].get("detail"):
             fo.old_primary = str(window[-1]["detail"])  # +odown names the config's primary
-        voted = {r.get("daemon") for r in recs if r["kind"] == "vote_granted"}
-        for r in told:
-            if r["kind"] == "epoch_adopted" and r.get("daemon") in voted:
-                continue  # its vote line says it already
-            text = _notice_text(r) if r["kind"] == "notice" else _text(r, fo.leader)
-            if text is None:
-                continue
-            t = r["t"] + r.get("_wall_offset", 0.0)
-            wall = t if has_wall else None
-            fo.steps.append(Step(round(t - t0, 4), wall, r.get("daemon", "?"), r["kind"], text))
-        published = [st.at for st in fo.steps if st.kind == "config_published"]
-        fo.duration = published[0] if published else (fo.steps[-1].at if fo.steps else 0.0)
-        switched = [n for n in notices.get(epoch, []) if n.get("event") == "+switch-master"]
-        aborted = [s.text for s in fo.steps if s.kind == "notice" and "gives up" in s.text]
-        if fo.new_primary is not None:
-            fo.outcome = "completed"
-        elif fo.leader is not None:
-            fo.outcome = (
-                aborted[-1].replace("gives up", "aborted")
-                if aborted
-                else "leader elected, no config published (aborted or still running)"
-            )
-        elif any(st.kind == "promoted" for st in fo.steps) or switched:
-            # A voter's own log: it saw the result, the leader's log holds the decisions.
-            promoted = [r.get("node") for r in recs if r["kind"] == "promoted"]
-            fo.new_primary = promoted[0] if promoted else switched[0]["detail"].split(" ")[0]
-            fo.outcome = "followed (the leader's log tells the rest)"
-        elif fo.candidates:
-            who = ", ".join(fo.candidates)
-            fo.outcome = f"only votes in these records: the candidate ({who}) holds the rest"
-        else:
-            fo.outcome = "no leader elected in these logs"
+        _steps(fo, told, has_wall)
+        _outcome(fo, told)
         if fo.new_primary is not None:
             primary, known_through = fo.new_primary, epoch
         elif fo.leader is not None and known_through == epoch - 1:
