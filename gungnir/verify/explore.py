@@ -337,7 +337,10 @@ class Fingerprinter:
                 v.max_lag,
                 v.sync_denied,
                 v.settings_ok,
-                v.kept_min_replicas,
+                # read only as max(it, write quorum) (core.nodesettings.wanted): a restarted
+                # daemon that has seen the node only fenced (0) is the same as one that saw
+                # the policy's value
+                max(v.kept_min_replicas, self.base.write_quorum) if red else v.kept_min_replicas,
             )
             for v in st.nodes
         )
