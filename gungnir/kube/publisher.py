@@ -115,6 +115,7 @@ class KubeConfigPublisher:
         if not supersedes(config, held):
             if held is not None and held.epoch == config.epoch and leader:
                 self.leaders[group] = leader  # the leader's own report names it
+                self._route(group)  # a write still pending carries the name too
             return
         pods = b.pods(group)
         if not route_for(config, pods, self._known(group, pods))[0]:
@@ -170,7 +171,7 @@ class KubeConfigPublisher:
         config = self.latest[group]
         pods = self.backend.pods(group)
         prim = pods.get(config.primary) if config.primary else None
-        where = (prim.ip, routable(prim)) if prim is not None else None
+        where = (prim.uid, prim.ip, routable(prim)) if prim is not None else None
         labels = tuple(sorted((n, p.role, p.epoch) for n, p in pods.items()))
         before = self.seen.get(group)
         self.seen[group] = (where, labels)
