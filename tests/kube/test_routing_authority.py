@@ -122,6 +122,13 @@ def test_primary_pod_at_a_new_ip_is_republished(
         await pub.publish(GROUP, C1, {})
         await until(lambda: routed(api) == (1, "cache-1", ["10.0.0.11"]), what="routing")
         v1 = client.CoreV1Api(kc)
+        failed = {"status": {"phase": "Failed"}}
+        v1.patch_namespaced_pod_status(
+            "cache-1", NS, failed, _content_type="application/merge-patch+json"
+        )
+        await until(lambda: routed(api) == (1, "cache-1", []), 10, "a failed pod not routed")
+        cluster.set_ip("cache-1", "10.0.0.11")  # running again
+        await until(lambda: routed(api) == (1, "cache-1", ["10.0.0.11"]), 10, "routed again")
         v1.delete_namespaced_pod("cache-1", NS)
         # Its IP may go to another pod: routing names no address rather than a dead one.
         await until(lambda: routed(api) == (1, "cache-1", []), 10, "dead IP withdrawn")
