@@ -44,6 +44,9 @@ from gungnir.faults.workload import WorkloadConfig
 __all__ = ["CAMPAIGNS", "main", "scenarios"]
 
 MIN_REPLICAS = {"min_replicas_to_write": 1, "min_replicas_max_lag": 10}
+#: Gungnir on nodes an operator hardened for Sentinel: the same settings, in the nodes' own
+#: config (the daemons must read them back, keep the stricter, lower the max-lag).
+HARDENED = {"node_min_replicas_to_write": 1, "node_min_replicas_max_lag": 10}
 
 
 def _ci() -> list[Scenario]:
@@ -98,6 +101,15 @@ def _full() -> list[Scenario]:
             fault_s=30,
             sut_options=MIN_REPLICAS,
             only_for="sentinel",
+        ),
+        Scenario(
+            "isolate-primary-15s-hardened",
+            lambda t: nm.Isolate(t),
+            fault_s=15,
+            sut_options=HARDENED,
+            only_for="gungnir",
+            description="As isolate-primary-15s, on nodes that carry min-replicas-to-write 1 "
+            "and min-replicas-max-lag 10 in their own config (a hardened Sentinel setup).",
         ),
         Scenario(
             "isolate-primary-15s-wait",

@@ -68,6 +68,12 @@ TIMINGS: dict[str, Any] = {
 }
 #: Options of the Sentinel baseline that mean nothing here (the daemon owns min-replicas).
 _SENTINEL_ONLY = {"min_replicas_to_write", "down_after_ms", "failover_timeout_ms"}
+#: Options that are the nodes' own config, not the daemons' (the "hardened nodes" preset: an
+#: operator's min-replicas-to-write and min-replicas-max-lag, set before gungnir came).
+NODE_OPTIONS = {
+    "node_min_replicas_to_write": "min-replicas-to-write",
+    "node_min_replicas_max_lag": "min-replicas-max-lag",
+}
 
 
 @dataclass
@@ -154,9 +160,12 @@ class GungnirSUT(SentinelSUT):
 
     @property
     def write_quorum(self) -> int:
-        """``min-replicas-to-write`` the daemons keep on the primary (a majority minus one)."""
+        """``min-replicas-to-write`` the daemons keep on the primary: a majority minus one
+        under consistency, 0 under availability, or the nodes' own higher value (an
+        operator's stricter setting is kept)."""
         nodes = len(self._node_names)
-        return nodes // 2 if self.policy == "consistency" else 0
+        ours = nodes // 2 if self.policy == "consistency" else 0
+        return max(ours, int(self.options.get("node_min_replicas_to_write", 0)))
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
@@ -170,7 +179,14 @@ class GungnirSUT(SentinelSUT):
     # -- processes ------------------------------------------------------------------------------
 
     def _node_config(self) -> dict[str, str]:
-        return {}  # the daemons set min-replicas-to-write themselves under consistency
+        """Nothing by default (the daemons set the write quorum); the hardened preset's
+        settings go on the command line, after the start fence's file, so they win over its
+        min-replicas-to-write while its ACL lines stay."""
+        return {
+            directive: str(self.options[key])
+            for key, directive in NODE_OPTIONS.items()
+            if key in self.options
+        }
 
     def _start(self, net: TestNet, workdir: Path) -> None:
         """Fenced nodes, then the daemons; healthy once they have lifted the primary's fence,
@@ -201,7 +217,9 @@ class GungnirSUT(SentinelSUT):
         )
 
     def _group_doc(self, net: TestNet) -> dict[str, Any]:
-        doc: dict[str, Any] = {k: v for k, v in self.options.items() if k != "replicas"}
+        doc: dict[str, Any] = {
+            k: v for k, v in self.options.items() if k != "replicas" and k not in NODE_OPTIONS
+        }
         doc["nodes"] = {n: f"{net.hosts[n].address}:{VALKEY_PORT}" for n in self._node_names}
         doc["initial_primary"] = self._node_names[0]
         return doc
@@ -251,15 +269,23 @@ class GungnirSUT(SentinelSUT):
         groups = [g for g in data.get("groups", []) if g.get("group") == SERVICE]
         return groups[0] if groups else None  # its "peers" maps peer name -> link up
 
-    def _write_quorum_of(self, address: str) -> int | None:
+    def _write_quorum_of(self, address: str, setting: str = "min-replicas-to-write") -> int | None:
         host = self.node_host_of(address)
         if host is None:
             return None
         with contextlib.suppress(Exception):
-            reply = self.nodes[host].command("CONFIG", "GET", "min-replicas-to-write", timeout=0.5)
+            reply = self.nodes[host].command("CONFIG", "GET", setting, timeout=0.5)
             if isinstance(reply, list) and len(reply) == 2:
                 return int(reply[1])
         return None
+
+    def _max_lag_ok(self, address: str) -> bool:
+        """Under consistency, the primary's min-replicas-max-lag is at most the policy's (the
+        daemons lower an operator's longer one before the lease can rest on it)."""
+        if self.policy != "consistency":
+            return True
+        lag = self._write_quorum_of(address, "min-replicas-max-lag")
+        return lag is not None and lag <= int(self.options["min_replicas_max_lag"])
 
     def _daemons_ready(self) -> bool:
         """Every daemon names n1 and sees every peer; the primary has its write quorum."""
@@ -271,7 +297,8 @@ class GungnirSUT(SentinelSUT):
             if not all(st["peers"].values()):
                 return False
         n1 = self._nodes[first]
-        return self._write_quorum_of(f"{n1.host}:{n1.port}") == self.write_quorum
+        address = f"{n1.host}:{n1.port}"
+        return self._write_quorum_of(address) == self.write_quorum and self._max_lag_ok(address)
 
     def convergence(self) -> Convergence:
         """The Sentinel checks, plus: one config epoch everywhere, and the primary unfenced

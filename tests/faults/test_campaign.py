@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gungnir.faults.campaign import main, scenarios, unsafe
+from gungnir.faults.campaign import HARDENED, main, scenarios, unsafe
 from gungnir.faults.daemons import GungnirSUT
 from gungnir.runtime.config import load
 
@@ -97,3 +97,18 @@ def test_repeat_runs_each_scenario_under_its_own_name(capsys: pytest.CaptureFixt
     assert capsys.readouterr().out.split()[1] == "restart-empty-primary"
     with pytest.raises(SystemExit):
         main([*args, "--repeat", "0"])
+
+
+@pytest.mark.parametrize("policy", ["availability", "consistency"])
+def test_hardened_preset_goes_to_the_nodes_not_the_daemons(tmp_path: Path, policy: str) -> None:
+    """The hardened nodes' settings are the nodes' own config; the daemons keep the policy's
+    max-lag and the operator's higher min-replicas-to-write is what readiness expects."""
+    sut = GungnirSUT({"policy": policy, **HARDENED})
+    assert sut._node_config() == {"min-replicas-to-write": "1", "min-replicas-max-lag": "10"}
+    net = _fake_net(list(sut.host_names()))
+    daemon = sut._make_daemon("d1", net, tmp_path, None)  # type: ignore[arg-type]
+    (group,) = load(daemon.config_file).groups.values()  # type: ignore[attr-defined]
+    assert group.settings.min_replicas_max_lag == 2.0
+    assert sut.write_quorum == 1  # availability keeps the operator's 1, consistency needs 1
+    assert GungnirSUT({"policy": policy})._node_config() == {}
+    assert any(s.name == "isolate-primary-15s-hardened" for s in scenarios("full"))
