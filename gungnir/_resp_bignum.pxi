@@ -69,16 +69,6 @@ cdef extern from *:
         }
     }
 
-    /* Up to 30 digits the number is summed in one 128-bit register, spilled to limbs only
-       when the next step could overflow it. */
-    #define GUNGNIR_U128_STEP_MAX ((~(unsigned __int128)0 - 100000000ULL) / 100000000ULL)
-
-    typedef struct {
-        unsigned __int128 acc;  /* the value while nl == 0 */
-        Py_ssize_t nl;          /* limbs in use once spilled, else 0 */
-        uint64_t limbs[GUNGNIR_BIGNUM_LIMBS];
-    } gungnir_bignum;
-
     /* limbs = limbs * mul + add, growing by a limb when it carries; returns the count. */
     static inline Py_ssize_t gungnir_limbs_step(uint64_t *limbs, Py_ssize_t nl, uint64_t mul,
                                                 uint64_t add) {
@@ -93,28 +83,36 @@ cdef extern from *:
         return nl;
     }
 
-    /* n = n * mul + add (mul <= 10**8). */
-    static inline void gungnir_bignum_step(gungnir_bignum *n, uint64_t mul, uint64_t add) {
-        if (n->nl == 0) {
-            if (n->acc <= GUNGNIR_U128_STEP_MAX) {
-                n->acc = n->acc * mul + add;
-                return;
-            }
-            n->limbs[0] = (uint64_t)n->acc;
-            n->limbs[1] = (uint64_t)(n->acc >> 64);
-            n->nl = 2;
-        }
-        n->nl = gungnir_limbs_step(n->limbs, n->nl, mul, add);
-    }
+    /* Up to ~30 digits the number is summed in one 128-bit register (a local, so it stays
+       in registers), spilled to limbs only when the next step could overflow it. */
+    #define GUNGNIR_U128_MAX8 ((~(unsigned __int128)0 - 100000000ULL) / 100000000ULL)
+    #define GUNGNIR_U128_MAX16 \
+        ((~(unsigned __int128)0 - 10000000000000000ULL) / 10000000000000000ULL)
 
-    static PyObject *gungnir_bignum_value(gungnir_bignum *n, int neg) {
-        if (n->nl) return gungnir_long_from_limbs(n->limbs, n->nl, neg);
-        if (n->acc <= (unsigned __int128)LLONG_MAX) {
-            return PyLong_FromLongLong(neg ? -(long long)n->acc : (long long)n->acc);
+    /* acc/limbs = acc/limbs * mul + add (mul <= 10**16; acc stays below 2**128 while it is
+       at most max); nl is 0 until spilled. */
+    #define GUNGNIR_BIGNUM_STEP(acc, limbs, nl, mul, add, max) do {                 \
+            if ((nl) == 0 && (acc) <= (max)) {                                      \
+                (acc) = (acc) * (mul) + (add);                                      \
+            } else {                                                                \
+                if ((nl) == 0) {                                                    \
+                    (limbs)[0] = (uint64_t)(acc);                                   \
+                    (limbs)[1] = (uint64_t)((acc) >> 64);                           \
+                    (nl) = 2;                                                       \
+                }                                                                   \
+                (nl) = gungnir_limbs_step((limbs), (nl), (mul), (add));             \
+            }                                                                       \
+        } while (0)
+
+    static PyObject *gungnir_bignum_value(unsigned __int128 acc, uint64_t *limbs,
+                                          Py_ssize_t nl, int neg) {
+        if (nl) return gungnir_long_from_limbs(limbs, nl, neg);
+        if (acc <= (unsigned __int128)LLONG_MAX) {
+            return PyLong_FromLongLong(neg ? -(long long)acc : (long long)acc);
         }
         {
     #if PY_VERSION_HEX < 0x030C0000 && PYLONG_BITS_IN_DIGIT == 30 && !defined(Py_LIMITED_API)
-            unsigned __int128 m = n->acc;  /* above 2**63: three to five digits */
+            unsigned __int128 m = acc;  /* above 2**63: three to five digits */
             Py_ssize_t nd = 0;
             PyLongObject *v = _PyLong_New(m >> 120 ? 5 : m >> 90 ? 4 : 3);
             if (v == NULL) return NULL;
@@ -125,9 +123,9 @@ cdef extern from *:
             Py_SET_SIZE(v, neg ? -nd : nd);
             return (PyObject *)v;
     #else
-            n->limbs[0] = (uint64_t)n->acc;
-            n->limbs[1] = (uint64_t)(n->acc >> 64);
-            return gungnir_long_from_limbs(n->limbs, n->limbs[1] ? 2 : 1, neg);
+            limbs[0] = (uint64_t)acc;
+            limbs[1] = (uint64_t)(acc >> 64);
+            return gungnir_long_from_limbs(limbs, limbs[1] ? 2 : 1, neg);
     #endif
         }
     }
@@ -154,13 +152,13 @@ cdef extern from *:
        that holds the first non-digit, read as that word's head with '0's shifted in. */
     static PyObject *gungnir_fast_bignum(const char *p, const char *end, Py_ssize_t *used,
                                          PyObject *novalue) {
-        gungnir_bignum num;
+        uint64_t limbs[GUNGNIR_BIGNUM_LIMBS];
+        unsigned __int128 acc = 0;
+        Py_ssize_t nl = 0;
         const char *q = p, *digits;
         int neg = q < end && *q == '-';
         q += neg;
         digits = q;
-        num.acc = 0;
-        num.nl = 0;
     #if PY_LITTLE_ENDIAN
         while (end - q >= 8) {
             uint64_t v, bad;
@@ -170,21 +168,35 @@ cdef extern from *:
                 int r = __builtin_ctzll(bad) >> 3;  /* digits before the first non-digit */
                 if (r) {
                     if (q + r - digits > GUNGNIR_BIGNUM_DIGITS) goto other;
-                    gungnir_bignum_step(&num, gungnir_pow10[r], gungnir_eight_digits(
-                        (v << (64 - 8 * r)) | (0x3030303030303030ULL >> (8 * r))));
+                    GUNGNIR_BIGNUM_STEP(acc, limbs, nl, gungnir_pow10[r], gungnir_eight_digits(
+                        (v << (64 - 8 * r)) | (0x3030303030303030ULL >> (8 * r))),
+                        GUNGNIR_U128_MAX8);
                     q += r;
                 }
                 goto digits_done;
             }
             if (q + 8 - digits > GUNGNIR_BIGNUM_DIGITS) goto other;
-            gungnir_bignum_step(&num, 100000000ULL, gungnir_eight_digits(v));
+            if (end - q >= 16 && q + 16 - digits <= GUNGNIR_BIGNUM_DIGITS) {
+                /* two words of digits: one step of sixteen */
+                uint64_t w;
+                memcpy(&w, q + 8, 8);
+                if (!gungnir_nondigits8(w)) {
+                    GUNGNIR_BIGNUM_STEP(acc, limbs, nl, 10000000000000000ULL,
+                                        gungnir_eight_digits(v) * 100000000ULL
+                                        + gungnir_eight_digits(w), GUNGNIR_U128_MAX16);
+                    q += 16;
+                    continue;
+                }
+            }
+            GUNGNIR_BIGNUM_STEP(acc, limbs, nl, 100000000ULL, gungnir_eight_digits(v),
+                                GUNGNIR_U128_MAX8);
             q += 8;
         }
     #endif
         /* the last bytes of the buffer, or a big-endian machine: one digit at a time */
         while (q < end && (unsigned char)(*q - '0') <= 9) {
             if (q + 1 - digits > GUNGNIR_BIGNUM_DIGITS) goto other;
-            gungnir_bignum_step(&num, 10, (uint64_t)(*q - '0'));
+            GUNGNIR_BIGNUM_STEP(acc, limbs, nl, 10, (uint64_t)(*q - '0'), GUNGNIR_U128_MAX8);
             q++;
         }
     #if PY_LITTLE_ENDIAN
@@ -192,7 +204,7 @@ cdef extern from *:
     #endif
         if (q == digits || end - q < 2 || q[0] != '\\r' || q[1] != '\\n') goto other;
         *used = q - p + 2;
-        return gungnir_bignum_value(&num, neg);
+        return gungnir_bignum_value(acc, limbs, nl, neg);
     other:
         Py_INCREF(novalue);
         return novalue;
