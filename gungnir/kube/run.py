@@ -89,6 +89,8 @@ class KubeRunOptions:
     sentinel_password: str | None = None
     sync_within: float = 30.0
     watch_timeout: int = 60
+    #: Where the DaemonSet mounts each group's auth Secret, one directory per Secret name.
+    valkey_auth_dir: Path = Path("/etc/gungnir/valkey-auth")
 
 
 class OptionsError(ValueError):
@@ -147,6 +149,9 @@ def options_from_env(env: Mapping[str, str], **flags: Any) -> KubeRunOptions:
         log_format=str(pick("log_format", "GUNGNIR_LOG_FORMAT", "text")),
         log_level=str(pick("log_level", "GUNGNIR_LOG_LEVEL", "INFO")).upper(),
         sentinel_password=pick("sentinel_password", "GUNGNIR_SENTINEL_PASSWORD"),
+        valkey_auth_dir=Path(
+            pick("valkey_auth_dir", "GUNGNIR_VALKEY_AUTH_DIR", "/etc/gungnir/valkey-auth")
+        ),
     )
 
 
@@ -215,7 +220,35 @@ def peer_addresses(backend: KubeBackend, voters: set[str]) -> dict[str, Address]
 # -- configuration --------------------------------------------------------------------------
 
 
-def group_configs(backend: KubeBackend) -> dict[str, GroupConfig]:
+class CredentialsError(ValueError):
+    """A group names an auth Secret whose daemon password is not mounted."""
+
+
+def group_credentials(secret: str | None, auth_dir: Path | None) -> tuple[str | None, str | None]:
+    """(username, password) the daemon logs in to a group's Valkey nodes with.
+
+    A group without ``authSecretRef`` gets none.  One with it gets the ``gungnir`` ACL user
+    and the ``daemon-password`` key of that Secret, mounted by the DaemonSet at
+    ``<auth_dir>/<secret>/daemon-password``.  A missing file is an error rather than a run
+    without credentials: every probe would then end in NOAUTH and the daemon would report a
+    healthy group as unreachable.
+    """
+    if secret is None:
+        return None, None
+    where = (auth_dir or Path("/etc/gungnir/valkey-auth")) / secret / "daemon-password"
+    try:
+        password = where.read_text().strip()
+    except OSError as exc:
+        raise CredentialsError(
+            f"authSecretRef {secret}: cannot read {where} ({exc.strerror}); mount the "
+            f"Secret's daemon-password key there (docs/kubernetes.md, Valkey users)"
+        ) from None
+    if not password:
+        raise CredentialsError(f"authSecretRef {secret}: {where} is empty")
+    return spec_mod.DAEMON_USER, password
+
+
+def group_configs(backend: KubeBackend, auth_dir: Path | None = None) -> dict[str, GroupConfig]:
     """The valid ValkeyGroups as the runtime's group configs (an invalid one is reported on
     the resource by the backend and skipped here)."""
     out = {}
@@ -240,18 +273,27 @@ def group_configs(backend: KubeBackend) -> dict[str, GroupConfig]:
         except (SettingsError, TypeError) as exc:
             log.error("group %s not run: %s", name, exc)
             continue
+        try:
+            username, password = group_credentials(
+                backend.state[name].options.get("auth_secret"), auth_dir
+            )
+        except CredentialsError as exc:
+            log.error("group %s not run: %s", name, exc)
+            continue
         probe_timeout = max(0.2, min(1.0, settings.down_after / 2))
         out[name] = GroupConfig(
             settings=settings,
             nodes=node_addresses(backend, name),
             probe_timeout=probe_timeout,
+            username=username,
+            password=password,
         )
     return out
 
 
 def build_config(backend: KubeBackend, opts: KubeRunOptions) -> DaemonConfig:
     """The daemon's configuration as the API describes it right now."""
-    groups = group_configs(backend)
+    groups = group_configs(backend, opts.valkey_auth_dir)
     voters = {v for g in groups.values() for v in (*g.settings.voters, *g.settings.next_voters)}
     peers = peer_addresses(backend, voters)
     me = opts.node_name

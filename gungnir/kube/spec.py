@@ -44,7 +44,9 @@ CORE_FIELDS: dict[str, tuple[str, str]] = {
     "initialPrimary": ("initial_primary", "name"),
 }
 # Fields only the Kubernetes backend uses.
-KUBE_FIELDS = ("selector", "service", "readService", "port")
+KUBE_FIELDS = ("selector", "service", "readService", "port", "authSecretRef")
+#: The ACL user the daemons log in to Valkey as when a group names an ``authSecretRef``.
+DAEMON_USER = "gungnir"
 
 
 def parse_duration(value: Any) -> float:
@@ -152,6 +154,7 @@ def kube_options(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         "read_service": f"{name}-read",
         "port": port,
     }
+    out["auth_secret"] = _auth_secret(spec.get("authSecretRef"))
     for key, setting in (("service", "primary_service"), ("readService", "read_service")):
         value = spec.get(key)
         if value is not None:
@@ -159,6 +162,20 @@ def kube_options(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"spec.{key}: must be a Service name")
             out[setting] = value
     return out
+
+
+def _auth_secret(ref: Any) -> str | None:
+    """The name of the Secret holding the group's Valkey passwords (None: no auth).
+
+    Only the name is read: the daemon never reads Secrets through the API (that would need
+    ``secrets get``); the DaemonSet mounts the Secret's ``daemon-password`` key instead
+    (docs/security.md, "Valkey users")."""
+    if ref is None:
+        return None
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    if not isinstance(name, str) or not name:
+        raise ValueError("spec.authSecretRef: must be {name: <Secret name>}")
+    return name
 
 
 def desired_voters(settings: Mapping[str, Any]) -> tuple[str, ...]:

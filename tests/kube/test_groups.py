@@ -53,6 +53,7 @@ def test_good_spec_becomes_the_cores_settings() -> None:
         "primary_service": "cache-rw",
         "read_service": "cache-read",
         "port": 6380,
+        "auth_secret": None,
     }
 
 

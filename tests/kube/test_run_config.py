@@ -10,14 +10,17 @@ from kubernetes import client
 from gungnir.kube.run import (
     NOWHERE,
     PEER_PORT,
+    CredentialsError,
     KubeRunOptions,
     OptionsError,
     build_config,
     container_port,
+    group_credentials,
     node_addresses,
     options_from_env,
     peer_addresses,
 )
+from gungnir.kube.spec import kube_options
 
 from .apiserver import ApiServer
 from .conftest import DAEMONS, GROUP, NS, Kubelet, backend, run, until
@@ -55,6 +58,29 @@ def test_missing_options_are_named(drop: str | None, flags: dict, message: str) 
     env = {k: v for k, v in ENV.items() if k != drop}
     with pytest.raises(OptionsError, match=message):
         options_from_env(env, **flags)
+
+
+def test_group_credentials_come_from_the_mounted_secret(tmp_path: Path) -> None:
+    """A group with authSecretRef logs in as the gungnir user with the mounted password; a
+    missing mount stops that group instead of probing without credentials."""
+    assert group_credentials(None, tmp_path) == (None, None)
+    with pytest.raises(CredentialsError, match="daemon-password"):
+        group_credentials("valkey-auth", tmp_path)
+    (tmp_path / "valkey-auth").mkdir()
+    (tmp_path / "valkey-auth" / "daemon-password").write_text("")
+    with pytest.raises(CredentialsError, match="empty"):
+        group_credentials("valkey-auth", tmp_path)
+    (tmp_path / "valkey-auth" / "daemon-password").write_text("d-pass-1234\n")
+    assert group_credentials("valkey-auth", tmp_path) == ("gungnir", "d-pass-1234")
+    opts = options_from_env({**ENV, "GUNGNIR_VALKEY_AUTH_DIR": str(tmp_path)}, state_dir="x")
+    assert opts.valkey_auth_dir == tmp_path
+
+
+def test_auth_secret_ref_is_parsed_and_checked() -> None:
+    assert kube_options("g", {})["auth_secret"] is None
+    assert kube_options("g", {"authSecretRef": {"name": "s"}})["auth_secret"] == "s"
+    with pytest.raises(ValueError, match="authSecretRef"):
+        kube_options("g", {"authSecretRef": {"key": "s"}})
 
 
 def test_container_port_by_name() -> None:
