@@ -57,7 +57,8 @@ def referenced_secrets(objs: list[dict[str, Any]]) -> set[tuple[str, str | None]
             for vol in pod.get("volumes", []):
                 ref = vol.get("secret")
                 if ref and not ref.get("optional", False):
-                    refs.add((ref["secretName"], None))
+                    keys = [item["key"] for item in ref.get("items", [])]
+                    refs.update((ref["secretName"], k) for k in keys or [None])
     return refs
 
 
@@ -114,7 +115,10 @@ def created_secrets(commands: list[list[str]]) -> dict[str, tuple[str | None, se
 
 def test_the_base_reads_the_peer_secret() -> None:
     """The reference the docs must satisfy is really there (a test against nothing passes)."""
-    assert ("gungnir-peer", "secret") in referenced_secrets(_base_objects())
+    refs = referenced_secrets(_base_objects())
+    assert ("gungnir-peer", "secret") in refs
+    for key in ("daemon-password", "replication-password", "app-password"):
+        assert ("valkey-auth", key) in refs  # the Valkey pods' volume items
 
 
 @pytest.mark.parametrize("page", WALKTHROUGHS)
