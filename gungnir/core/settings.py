@@ -24,6 +24,96 @@ class SettingsError(ValueError):
     """A group's settings break a rule; the message names the setting and the fix."""
 
 
+# -- the one knob: every timing derives from down_after ------------------------------------
+
+#: The default of a derived timing: a value no valid timing has, replaced in
+#: ``Settings.__post_init__`` by :func:`derive_timings`.
+DERIVED = -1.0
+
+#: The timings :func:`derive_timings` derives when they are not given, in the order it does.
+DERIVED_TIMINGS = (
+    "probe_interval",
+    "fence_after",
+    "max_clock_drift",
+    "report_ttl",
+    "election_timeout",
+    "election_jitter",
+    "promote_after",
+    "failover_timeout",
+)
+
+#: Sentinel pings every second; slower probes would only delay detection of long down_afters.
+MAX_DERIVED_PROBE = 1.0
+#: The shortest peer-link timeout of the runtime (``PeerLink``): links count as down after
+#: ``peer_link_timeout(beat)`` without a reply.
+MIN_PEER_LINK_TIMEOUT = 0.2
+#: A failover attempt is never given less than this (Sentinel's own default is 180 s).
+MIN_FAILOVER_TIMEOUT = 30.0
+
+
+def peer_link_timeout(beat: float) -> float:
+    """How long a peer link stays silent before it counts as down: two beats, never under
+    0.2 s (a loaded host's scheduling delay must not drop links)."""
+    return max(MIN_PEER_LINK_TIMEOUT, 2 * beat)
+
+
+def fence_margin(probe_interval: float) -> float:
+    """The margin the derived promote_after keeps above the timing rule's bound: the time an
+    isolated daemon needs to see its peer links drop (one beat, then the link timeout), which
+    the fencing clock (``fence_after``) only starts after."""
+    return probe_interval + peer_link_timeout(probe_interval)
+
+
+def derive_timings(
+    down_after: float, given: dict[str, float] | None = None, *, lease_base: float = 4.5
+) -> dict[str, float]:
+    """Every timing of :data:`DERIVED_TIMINGS`: the ``given`` ones as they are, the rest by
+    the one rule, so that setting ``down_after`` alone gives a fast and safe group:
+
+    * ``probe_interval = down_after / 20`` (at most 1 s): detection is late by at most a
+      twentieth of down_after;
+    * ``fence_after = down_after / 2``, ``max_clock_drift = down_after / 20``;
+    * ``report_ttl = 2 * down_after``, ``election_timeout = down_after``,
+      ``election_jitter = down_after / 5``;
+    * ``promote_after = max(down_after, fence_after + probe_interval + max_clock_drift +
+      fence_margin)``: the timing rule (design rule 7) with the margin an isolated daemon
+      needs to notice it is isolated (:func:`fence_margin`), and never shorter than
+      down_after, where it costs nothing: a crashed primary is not seen down before then;
+    * ``failover_timeout = max(30, 2 * (promote_after + lease))``, with the lease of
+      whichever policy (``lease_base`` is the lease without ``max_clock_drift``), so a
+      consistency failover that waits out the lease has twice the time it needs.
+
+    Why derived values depend on given ones: an operator who sets ``probe_interval`` or
+    ``fence_after`` by hand still gets a promote_after that keeps the margin.  Why
+    ``fence_after`` is half of down_after: it bounds how long a daemon tolerates losing its
+    peers before it pauses writes on the primaries it reaches, and promote_after (so the
+    failover time) must exceed it; half of the silence tolerated from the primary is the
+    trade made here (docs/tuning.md)."""
+    t = dict(given or {})
+    d = down_after
+    t.setdefault("probe_interval", min(MAX_DERIVED_PROBE, d / 20))
+    t.setdefault("fence_after", d / 2)
+    t.setdefault("max_clock_drift", d / 20)
+    t.setdefault("report_ttl", 2 * d)
+    t.setdefault("election_timeout", d)
+    t.setdefault("election_jitter", d / 5)
+    probe = t["probe_interval"]
+    bound = t["fence_after"] + probe + t["max_clock_drift"]
+    t.setdefault("promote_after", max(d, bound + fence_margin(probe)))
+    lease = lease_base + t["max_clock_drift"]
+    t.setdefault("failover_timeout", max(MIN_FAILOVER_TIMEOUT, 2 * (t["promote_after"] + lease)))
+    # microseconds: no float noise in status output; the margins are far above a rounding
+    return {k: v if k in (given or {}) else round(v, 6) for k, v in t.items()}
+
+
+def _lease_base(max_lag: Any, margin: Any) -> float:
+    """The lease without max_clock_drift, or 0 when the values are not numbers (validation
+    then names them)."""
+    if isinstance(max_lag, int | float) and isinstance(margin, int | float):
+        return float(max_lag) + VALKEY_LAG_SLACK + float(margin)
+    return 0.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one group, as seen by every daemon that watches it.
@@ -38,15 +128,15 @@ class Settings:
     nodes: tuple[str, ...]
     quorum: int = 2
     policy: str = AVAILABILITY
-    probe_interval: float = 0.5
+    probe_interval: float = DERIVED
     down_after: float = 3.0
-    report_ttl: float = 6.0
-    election_timeout: float = 2.0
-    election_jitter: float = 1.0
-    failover_timeout: float = 30.0
-    fence_after: float = 2.0
-    promote_after: float = 4.5
-    max_clock_drift: float = 0.5
+    report_ttl: float = DERIVED
+    election_timeout: float = DERIVED
+    election_jitter: float = DERIVED
+    failover_timeout: float = DERIVED
+    fence_after: float = DERIVED
+    promote_after: float = DERIVED
+    max_clock_drift: float = DERIVED
     max_lag: float = 10.0
     min_replicas_max_lag: float = 2.0
     lease_margin: float = 0.5
@@ -59,8 +149,21 @@ class Settings:
     # the config that committed ``voters`` (0: the bootstrap set) and the desired set.
     voters_epoch: int = field(default=0, repr=False)
     desired_voters: tuple[str, ...] = field(default=(), repr=False)
+    # The timings derived from down_after by the rule (not given): ``replace`` derives them
+    # again, so a changed down_after or probe_interval moves what depends on it.
+    _derived: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        missing = [n for n in DERIVED_TIMINGS if getattr(self, n) == DERIVED]
+        if missing:
+            d = self.down_after
+            if not (isinstance(d, int | float) and not isinstance(d, bool) and d > 0):
+                raise SettingsError(f"group {self.group!r}: down_after must be > 0, got {d!r}")
+            given = {n: getattr(self, n) for n in DERIVED_TIMINGS if n not in missing}
+            lease_base = _lease_base(self.min_replicas_max_lag, self.lease_margin)
+            for name, value in derive_timings(d, given, lease_base=lease_base).items():
+                object.__setattr__(self, name, value)
+            object.__setattr__(self, "_derived", frozenset(missing))
         validate(self)
 
     # -- derived values -------------------------------------------------------------------
@@ -98,8 +201,10 @@ class Settings:
         return max(1, int(self.min_replicas_max_lag))
 
     def replace(self, **changes: Any) -> Settings:
-        """A validated copy with ``changes`` applied."""
-        return dataclasses.replace(self, **changes)
+        """A validated copy with ``changes`` applied; the timings this one derived (not
+        given) are derived again from the changed values (:func:`derive_timings`)."""
+        again: dict[str, Any] = {n: DERIVED for n in self._derived if n not in changes}
+        return dataclasses.replace(self, **again, **changes)
 
 
 #: Valkey counts replica lag in whole seconds and recounts its good replicas about once a
@@ -203,7 +308,9 @@ _HELP = {
     "policy": "'availability' (promote as soon as safe to try) or 'consistency' (quorum "
     "fencing, write lease, never two writable primaries).",
     "probe_interval": "Seconds between probes of each node.",
-    "down_after": "Seconds of silence before a node is subjectively down.",
+    "down_after": "Seconds of silence before a node is subjectively down: the one knob. "
+    "Every timing not set derives from it by one rule (docs/tuning.md), which keeps the "
+    "fencing timing rule with a margin.",
     "report_ttl": "Seconds a peer's down report stays fresh.",
     "election_timeout": "Seconds a candidate waits for votes before retrying.",
     "election_jitter": "Maximum random extra delay (seconds) before a candidacy.",
@@ -226,6 +333,20 @@ _HELP = {
 }
 
 
+#: The rule of each derived timing, as the configuration reference shows its default.
+DERIVED_RULE = {
+    "probe_interval": "down_after / 20, at most 1",
+    "fence_after": "down_after / 2",
+    "max_clock_drift": "down_after / 20",
+    "report_ttl": "2 * down_after",
+    "election_timeout": "down_after",
+    "election_jitter": "down_after / 5",
+    "promote_after": "max(down_after, fence_after + probe_interval + max_clock_drift + "
+    "probe_interval + max(0.2, 2 * probe_interval))",
+    "failover_timeout": "max(30, 2 * (promote_after + lease))",
+}
+
+
 def describe_settings() -> list[dict[str, Any]]:
     """Schema of :class:`Settings`: name, type, default (None if required) and help text.
 
@@ -235,8 +356,10 @@ def describe_settings() -> list[dict[str, Any]]:
     for f in dataclasses.fields(Settings):
         if not f.repr:
             continue
-        if f.default is not dataclasses.MISSING:
-            default: Any = f.default
+        if f.name in DERIVED_RULE:
+            default: Any = f"derived: {DERIVED_RULE[f.name]}"
+        elif f.default is not dataclasses.MISSING:
+            default = f.default
         else:
             default = None
         out.append(

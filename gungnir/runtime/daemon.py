@@ -52,6 +52,7 @@ from gungnir.core import (
     switchover,
 )
 from gungnir.core.rules import has_majority
+from gungnir.core.settings import peer_link_timeout
 
 from . import executor, sentinel_events
 from .config import DaemonConfig, GroupConfig
@@ -381,7 +382,7 @@ class Daemon:
             self.config.secret,
             on_status=self._peer_status,
             beat_interval=beat,
-            timeout=max(0.2, 2 * beat),
+            timeout=peer_link_timeout(beat),  # the margin derive_timings keeps
             tls=client_tls(self.config.tls) if self.config.tls else None,
             server_name=self.config.tls.server_name if self.config.tls else None,
         )
