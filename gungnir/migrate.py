@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gungnir.migrate_deploy import name_daemons, own_addresses, refuse_shared_nodes, stray_sentinels
-from gungnir.migrate_timing import DEFAULTS, expected_failover, scaled_timings, settings_of
+from gungnir.migrate_timing import DEFAULTS, derived_notes, expected_failover, settings_of
 from gungnir.runtime.config import GroupConfig
 from gungnir.runtime.startfence import start_fence_lines
 from gungnir.sentinelconf import (
@@ -313,44 +313,24 @@ def _group(
             f"{p} down_after = 30 s: Sentinel's default (no down-after-milliseconds line), "
             f"kept so detection does not change; gungnir's default is {DEFAULTS['down_after']} s."
         )
-    report_ttl = float(DEFAULTS["report_ttl"])
-    if down > report_ttl:
-        doc["report_ttl"] = 2 * down
-        notes.append(
-            f"{p} report_ttl = {2 * down:g} s (default {report_ttl} s): a down report must stay "
-            "fresh at least down_after, or reports from daemons that noticed at different "
-            "times never add up to the quorum."
-        )
-    probe = float(DEFAULTS["probe_interval"])
-    if down < 3 * probe:
-        doc["probe_interval"] = round(down / 3, 3)
-        notes.append(
-            f"{p} probe_interval = {doc['probe_interval']:g} s (default {probe} s): at least "
-            "three probes fit in down_after, as Sentinel also pings more often for short "
-            "down-after values."
-        )
     if max(0.2, min(1.0, down / 2)) >= down:
         doc["probe_timeout"] = round(down / 2, 3)
         notes.append(f"{p} probe_timeout = {doc['probe_timeout']:g} s: must be < down_after.")
-    timings, tnotes = scaled_timings(down, float(doc.get("probe_interval", probe)))
-    doc.update(timings)
-    notes.extend(f"{p} {n}" for n in tnotes)
-
     ft_ms = mon.failover_timeout_ms
-    doc["failover_timeout"] = _seconds(ft_ms) if ft_ms else 180.0
-    notes.append(
-        f"{p} failover_timeout = {doc['failover_timeout']:g} s "
-        + (f"(failover-timeout {ft_ms}) kept" if ft_ms else "(Sentinel's default 180000 ms)")
-        + f"; gungnir's default is {DEFAULTS['failover_timeout']} s. In gungnir it bounds one "
-        "leader's whole failover before another epoch may try; Sentinel also uses it for "
-        "retries (twice the value) and replica reconfiguration."
-    )
+    if ft_ms:
+        doc["failover_timeout"] = _seconds(ft_ms)
+        notes.append(
+            f"{p} failover_timeout = {doc['failover_timeout']:g} s (failover-timeout {ft_ms}) "
+            "kept. In gungnir it bounds one leader's whole failover before another epoch may "
+            "try; Sentinel also uses it for retries (twice the value) and replica "
+            "reconfiguration."
+        )
     # The lease does not depend on the policy: measure it before the consistency rule on
     # failover_timeout is checked, so a short Sentinel failover-timeout can be raised.
     settings = settings_of(group, {**doc, "policy": "availability"})
     if policy == "consistency":
         need = settings.promote_after + settings.lease
-        if doc["failover_timeout"] <= need:
+        if doc.get("failover_timeout", math.inf) <= need:
             raised = float(math.ceil(need + 3 * _ACTION_TIMEOUT))
             notes.append(
                 f"{p} failover_timeout raised to {raised:g} s: under the consistency policy it "
@@ -360,6 +340,7 @@ def _group(
             )
             doc["failover_timeout"] = raised
     settings = settings_of(group, doc)
+    notes.extend(f"{p} {n}" for n in derived_notes(settings))
     notes.append(f"{p} {expected_failover(settings)}")
     if mon.parallel_syncs is not None:
         doc["parallel_syncs"] = mon.parallel_syncs

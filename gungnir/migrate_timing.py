@@ -1,6 +1,7 @@
-"""The timings of a migrated group, for ``gungnir migrate-sentinel``: what Sentinel's
-down-after-milliseconds implies for gungnir's dependent timings, and the failover time to
-expect, by docs/tuning.md's arithmetic.
+"""The timings of a migrated group, for ``gungnir migrate-sentinel``: Sentinel's
+down-after-milliseconds becomes down_after, the one rule of the core derives every other
+timing from it, and the notes say what it derived and the failover time to expect, by
+docs/tuning.md's arithmetic.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from gungnir.core.settings import Settings
 
-__all__ = ["DEFAULTS", "expected_failover", "scaled_timings", "settings_of"]
+__all__ = ["DEFAULTS", "derived_notes", "expected_failover", "settings_of"]
 
 #: Settings' defaults, the point the scaled timings are one instance of.
 DEFAULTS: dict[str, Any] = {
@@ -18,63 +19,28 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def scaled_timings(down: float, probe: float) -> tuple[dict[str, float], list[str]]:
-    """fence_after, max_clock_drift, promote_after and election_jitter for a down_after
-    shorter than gungnir's default, scaled with it; nothing for a longer one.
+def derived_notes(s: Settings) -> list[str]:
+    """What the one rule derived from down_after (gungnir.core.settings.derive_timings), so
+    the operator reads the timings the daemons will run with without writing them down.
 
-    Why: with a short down_after the default promote_after (4.5 s) and not detection would
-    set the failover time, so a Sentinel tuned to fail over in about a second would fail over
-    in five.  The defaults are one point of a rule that scales: fence_after = 2/3 down_after
-    (never under two probe intervals), max_clock_drift = 1/6 down_after (never under 0.1 s),
-    and promote_after = fence_after + probe_interval + max_clock_drift (the start-up timing
-    rule) + three probe intervals of margin, the time an isolated daemon needs to see its
-    peer links drop (a beat plus a timeout of two beats).  At down_after 3.0 s that gives
-    exactly the defaults 2.0, 0.5 and 4.5 s; the demo's timings (fence_after 0.5, probes 0.1,
-    drift 0.1, promote_after 1.0) keep the same three-probe margin.  Shorter only costs
-    availability: fence_after is how long a daemon tolerates losing its peers before it
-    pauses writes on the primaries it reaches; the timing rule (safety) is kept.
-    """
-    base = float(DEFAULTS["down_after"])
-    if down >= base:
-        return {}, [
-            f"fence_after {DEFAULTS['fence_after']} s (a daemon cut off from a majority fences "
-            f"the primaries it still reaches) and promote_after {DEFAULTS['promote_after']} s "
-            "(the majority side's wait before promoting an unfenced primary; Sentinel has "
-            f"neither) left at the defaults, which are made for down_after {base:g} s: from "
-            f"down_after {DEFAULTS['promote_after']} s on, detection, not promote_after, sets "
-            "the failover time."
-        ]
-    k = down / base
-    fence = round(max(2 * probe, float(DEFAULTS["fence_after"]) * k), 3)
-    drift = round(max(0.1, float(DEFAULTS["max_clock_drift"]) * k), 3)
-    promote = round(fence + 4 * probe + drift, 3)
-    jitter = round(float(DEFAULTS["election_jitter"]) * k, 3)
-    out = {
-        "fence_after": fence,
-        "promote_after": promote,
-        "max_clock_drift": drift,
-        "election_jitter": jitter,
-    }
-    notes = [
-        f"promote_after = {promote:g} s, fence_after = {fence:g} s, max_clock_drift = "
-        f"{drift:g} s, election_jitter = {jitter:g} s (defaults {DEFAULTS['promote_after']}, "
-        f"{DEFAULTS['fence_after']}, {DEFAULTS['max_clock_drift']}, "
-        f"{DEFAULTS['election_jitter']} s, made for down_after {base:g} s), scaled with the "
-        "short down_after: the majority side promotes a dead primary only promote_after after "
-        "its last reply, so the default would make the failover take about "
-        f"{DEFAULTS['promote_after']} s whatever down_after is. The start-up timing rule "
-        f"still holds with the defaults' margin (fence_after + probe_interval + "
-        f"max_clock_drift + 3 probe intervals = {promote:g} s = promote_after): a daemon cut "
-        "off from its peers fences its primary before the other side promotes.",
-        f"the trade-off: a daemon that loses a majority of its peers for about "
-        f"{fence + 3 * probe:.2g} s (fence_after plus the 3 probe intervals it takes to see "
-        "the links drop) fences the primaries it reaches, so a peer-network hiccup that long "
-        "pauses writes (no data is lost); raise fence_after and promote_after together if the "
-        f"daemons' network is less reliable. max_clock_drift {drift:g} s over windows of a "
-        "few seconds still allows clocks to run apart by percents, where NTP keeps them within "
-        "parts per million.",
+    Why none are written: a file that names only down_after keeps following the rule (a
+    later change of down_after moves every timing with it), and it is the configuration
+    docs/tuning.md measures."""
+    return [
+        f"derived from down_after by the rule (docs/tuning.md), not written: probe_interval "
+        f"{s.probe_interval:g} s, fence_after {s.fence_after:g} s, max_clock_drift "
+        f"{s.max_clock_drift:g} s, promote_after {s.promote_after:g} s, report_ttl "
+        f"{s.report_ttl:g} s, election_timeout {s.election_timeout:g} s, election_jitter "
+        f"{s.election_jitter:g} s, failover_timeout {s.failover_timeout:g} s. The start-up "
+        "timing rule holds with a margin (fence_after + probe_interval + max_clock_drift + "
+        f"the time to see peer links drop <= promote_after): a daemon cut off from its peers "
+        "fences its primary before the other side promotes.",
+        f"the trade-off: a daemon that loses a majority of its peers for fence_after "
+        f"({s.fence_after:g} s, half of down_after) fences the primaries it reaches, so a "
+        "peer-network hiccup that long pauses writes (no data is lost); set fence_after (and "
+        "the rule moves promote_after with it) if the daemons' network is less reliable than "
+        "the path to the primary.",
     ]
-    return out, notes
 
 
 def settings_of(group: str, doc: dict[str, Any]) -> Settings:

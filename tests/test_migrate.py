@@ -19,7 +19,7 @@ import pytest
 import redis
 import yaml
 
-from gungnir.core.settings import Settings
+from gungnir.core.settings import DERIVED_TIMINGS, Settings
 from gungnir.local import free_port, start_group, valkey_binary, wait_until
 from gungnir.migrate import MigrateError, main, migrate
 from gungnir.runtime.config import load
@@ -226,7 +226,9 @@ def test_three_sentinels_keep_quorum_and_timings_and_say_why():
     cfg = _loads(outs[0])
     st = cfg.groups["cache"].settings
     assert (st.quorum, st.down_after, st.voters) == (2, 5.0, ("d1", "d2", "d3"))
-    assert st.failover_timeout == 180.0  # Sentinel's default, not gungnir's
+    # no failover-timeout line: the rule derives it, as every timing but down_after
+    assert "failover_timeout" not in outs[0].doc["groups"]["cache"]
+    assert st == Settings(group="cache", voters=st.voters, nodes=st.nodes, down_after=5.0)
     notes = " ".join(outs[0].notes)
     assert "down-after-milliseconds 5000" in notes and "default would be 3.0" in notes
     assert "majority of the 3 named voters (2)" in notes
@@ -314,54 +316,44 @@ def _failover_window(st) -> tuple[float, float]:
     return low, max(st.down_after + st.election_jitter, st.promote_after) + st.probe_interval
 
 
-def test_short_and_long_down_after_adjust_dependent_timings():
+def test_only_down_after_is_written_and_the_rule_derives_the_rest():
+    """The file migrate-sentinel writes is the one-knob configuration: down_after from
+    down-after-milliseconds, every other timing from the core's rule."""
     short = _loads(migrate(_deployment(3, down=300))[0]).groups["cache"]
     assert short.settings.down_after == 0.3 and short.probe_timeout < 0.3
-    assert short.settings.probe_interval == 0.1
-    long = _loads(migrate(_deployment(3, down=20000))[0]).groups["cache"].settings
-    assert long.report_ttl == 40.0
-    # A long down_after keeps the defaults: detection sets the failover time anyway.
-    default = Settings(group="g", voters=("a", "b", "c"), nodes=("n",))
-    assert (long.promote_after, long.fence_after, long.max_clock_drift) == (
-        default.promote_after,
-        default.fence_after,
-        default.max_clock_drift,
-    )
+    assert short.settings.probe_interval == 0.015  # down_after / 20
 
-    # Sentinel tuned to 800 ms: promote_after follows down_after, or the failover would wait
-    # out the default 4.5 s whatever the detection time.
-    out = migrate(_deployment(3, down=800))[0]
+    out = migrate(_deployment(3, down=1000))[0]
     written = yaml.safe_load(out.render())
+    # no timing the rule derives is written (failover_timeout: only Sentinel's own line)
+    assert not set(DERIVED_TIMINGS) & set(written["groups"]["cache"])
     written["daemon"]["secret"] = "s" * 16  # the secret file lives on the target host
     del written["daemon"]["secret_file"]
-    rendered = load(doc=written, env={})
-    st = rendered.groups["cache"].settings  # the written file loads: Settings validated it
-    assert st.down_after == 0.8
-    assert st.promote_after < default.promote_after and st.fence_after < default.fence_after
-    # the timing rule, with the defaults' margin of three probe intervals on top
-    margin = default.promote_after - (
-        default.fence_after + default.probe_interval + default.max_clock_drift
-    )
-    assert margin == 3 * default.probe_interval
-    rule = st.fence_after + st.probe_interval + st.max_clock_drift
-    assert rule + 3 * st.probe_interval <= st.promote_after + 1e-9
-    assert st.fence_after >= 2 * st.probe_interval  # longer than a peer link's beat timeout
+    st = load(doc=written, env={}).groups["cache"].settings  # the file loads: validated
+    one_knob = Settings(group="cache", voters=st.voters, nodes=st.nodes, down_after=1.0)
+    assert st == one_knob
+    # fast: promote_after costs nothing on top of detection, and the margin is kept
+    assert st.promote_after == 1.0 and st.probe_interval == 0.05
+    assert st.fence_after + st.probe_interval + st.max_clock_drift + 0.25 <= st.promote_after
     low, high = _failover_window(st)
-    assert high < _failover_window(default.replace(down_after=0.8, probe_interval=0.267))[0]
+    assert high <= 1.25
     notes = " ".join(out.notes)
-    assert "scaled with the short down_after" in notes and "trade-off" in notes
+    assert "derived from down_after by the rule" in notes and "trade-off" in notes
+    assert "promote_after 1 s" in notes
     assert f"{low:.1f} to {high:.1f} s" in notes  # the explanation prints the expected time
 
 
 @pytest.mark.parametrize("policy", ["availability", "consistency"])
-def test_scaled_timings_always_load_and_never_slow_the_failover_down(policy):
+def test_derived_timings_always_load_and_never_slow_the_failover_down(policy):
     previous = 0.0
     for down in (100, 250, 500, 800, 1000, 1499, 1500, 2000, 2999, 3000, 4000, 30000):
         out = migrate(_deployment(3, down=down), policy=policy)[0]
         st = _loads(out).groups["cache"].settings
-        assert st.promote_after <= 4.5 and st.fence_after <= 2.0
+        if down >= 600:  # from there on the margin fits in down_after
+            assert st.promote_after == pytest.approx(down / 1000)
         low, high = _failover_window(st)
         assert high >= previous - 0.01, f"down {down}: a longer down_after failed over faster"
+        assert high <= 1.25 * down / 1000 + 0.25, f"down {down}: slower than the rule says"
         previous = high
         expected = f"{low:.1f} to {high:.1f} s"
         assert any(expected in n for n in out.notes), (down, expected)
@@ -441,7 +433,7 @@ def test_two_monitors_become_two_groups_with_their_own_settings():
     assert set(groups) == {"cache", "sessions"}
     s = groups["sessions"]
     assert (s.settings.quorum, s.settings.down_after, s.password) == (3, 1.5, "p w")
-    assert s.settings.policy == "consistency" and s.settings.probe_interval == 0.5
+    assert s.settings.policy == "consistency" and s.settings.probe_interval == 0.075
     assert any("notification-script" in n and "runs no scripts" in n for n in out.notes)
 
 
