@@ -146,6 +146,32 @@ def test_daemonset_is_probed_bounded_and_unprivileged(
     assert pod["serviceAccountName"] == "gungnir"
 
 
+def test_valkey_pods_carry_no_token_and_wire_the_auth_secret(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Valkey never calls the API, so a stolen Valkey pod yields no ServiceAccount token; its
+    users come from the valkey-auth Secret, and the daemon mounts only its own password."""
+    objs = rendered[1]
+    pod = _find(objs, "StatefulSet", "valkey")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    (c,) = pod["containers"]
+    assert c["readinessProbe"]["exec"]["command"] == ["sh", "/etc/valkey/ready.sh"]
+    env = {e["name"]: e.get("valueFrom", {}) for e in c["env"]}
+    assert env["MEMORY_LIMIT"]["resourceFieldRef"]["resource"] == "limits.memory"
+    auth = next(v for v in pod["volumes"] if v["name"] == "auth")["secret"]
+    assert auth["secretName"] == "valkey-auth"
+    group = _find(objs, "ValkeyGroup", "valkey")
+    assert group["spec"]["authSecretRef"] == {"name": "valkey-auth"}
+    ds = _find(objs, "DaemonSet", "gungnir")["spec"]["template"]["spec"]
+    mine = next(v for v in ds["volumes"] if v["name"] == "valkey-auth")["secret"]
+    assert mine["secretName"] == "valkey-auth"
+    assert [i["key"] for i in mine["items"]] == ["daemon-password"]
+    (daemon,) = ds["containers"]
+    mount = next(m for m in daemon["volumeMounts"] if m["name"] == "valkey-auth")
+    auth_dir = next(e["value"] for e in daemon["env"] if e["name"] == "GUNGNIR_VALKEY_AUTH_DIR")
+    assert mount["mountPath"] == f"{auth_dir}/valkey-auth"
+
+
 def test_services_route_as_designed(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     objs = rendered[1]
     primary = _find(objs, "Service", "valkey-primary")

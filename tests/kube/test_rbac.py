@@ -19,6 +19,7 @@ from gungnir.kube.api import USER_AGENT
 from gungnir.kube.events import ELECTED
 from gungnir.kube.groups import report_spec, request_switchover
 from gungnir.kube.labels import reconcile_roles
+from gungnir.kube.routing import slice_name
 
 from .apiserver import ApiServer
 from .conftest import GROUP, Kubelet, backend, run, until
@@ -132,3 +133,31 @@ def _cfg(api: ApiServer) -> client.Configuration:
     cfg = client.Configuration()
     cfg.host = api.url
     return cfg
+
+
+def test_writes_are_pinned_to_this_deployments_objects() -> None:
+    """The writes that can name their object are granted on exactly the objects the rendered
+    deployment has: the StatefulSet's pods, the group's slice, the group itself."""
+    _, objs = render()
+    role = next(o for o in objs if o["kind"] == "Role")
+    pinned: dict[Triple, set[str]] = {}
+    for rule in role["rules"]:
+        for g in rule["apiGroups"]:
+            for r in rule["resources"]:
+                for v in rule["verbs"]:
+                    pinned.setdefault((g, r, v), set()).update(rule.get("resourceNames") or ["*"])
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    pods = {f"{sts['metadata']['name']}-{i}" for i in range(sts["spec"]["replicas"])}
+    groups = [o for o in objs if o["kind"] == "ValkeyGroup"]
+    names = {g["metadata"]["name"] for g in groups}
+    slices = {
+        slice_name(g["spec"].get("service") or f"{g['metadata']['name']}-primary") for g in groups
+    }
+    assert pinned[("", "pods", "patch")] == pods
+    assert pinned[("discovery.k8s.io", "endpointslices", "update")] == slices
+    assert pinned[("discovery.k8s.io", "endpointslices", "get")] == slices
+    assert pinned[("gungnir.io", "valkeygroups", "patch")] == names
+    assert pinned[("gungnir.io", "valkeygroups/status", "update")] == names
+    # Reads the informers list and watch cannot be pinned; neither can Event names.
+    assert pinned[("", "pods", "list")] == {"*"}
+    assert pinned[("", "events", "create")] == {"*"}
