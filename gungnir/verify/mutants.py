@@ -250,6 +250,9 @@ def mutants() -> list[Mutant]:
                 partitions=1,
                 partition_shapes="nodes",
                 settings_overrides=(("fence_after", 0.5), ("promote_after", 2.0)),
+                # with the sound state identity every interleaving of rounds does not reach
+                # the violation in CI time; rounds in phase in one order reach it at depth 7
+                rounds="phase-one",
             ),
             "a restarted daemon resumes leading the epoch it persisted",
             ("RestartFreshEpoch", "ConfigUniqueness", "ElectionSafety"),
