@@ -144,6 +144,10 @@ def test_daemonset_is_probed_bounded_and_unprivileged(
     assert state["hostPath"]["path"] == "/var/lib/gungnir"
     assert any(m["name"] == "state" for m in c["volumeMounts"])
     assert pod["serviceAccountName"] == "gungnir"
+    # Operators keep daemons off a node by labelling it, nothing else decides it.
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    (expr,) = terms["nodeSelectorTerms"][0]["matchExpressions"]
+    assert expr == {"key": "gungnir.io/daemon", "operator": "NotIn", "values": ["false"]}
 
 
 def test_valkey_pods_carry_no_token_and_wire_the_auth_secret(
