@@ -20,7 +20,14 @@ import pytest
 import yaml
 
 from gungnir import resp
-from gungnir.core import UNMEETABLE_REPLICAS, Fence, Promote, Repoint, SetWriteQuorum
+from gungnir.core import (
+    UNMEETABLE_REPLICAS,
+    FailoverCommand,
+    Fence,
+    Promote,
+    Repoint,
+    SetWriteQuorum,
+)
 from gungnir.faults.daemons import ConfigFileNode
 from gungnir.local import wait_until
 from gungnir.runtime.executor import execute
@@ -221,6 +228,16 @@ def test_the_daemon_user_runs_a_failover(nodes: tuple[DaemonAuthedNode, ...]) ->
     asyncio.run(act(replica, SetWriteQuorum("valkey-1", 2, 0, 10)))
     assert call(replica.address, "app", ("SET", "k", "w")) == [b"OK"]
     assert replica.info().get("role") == "master"
+    # The old primary follows the new one, then a switchover hands the role back (FAILOVER:
+    # the primary logs in to its target as the replication user).
+    asyncio.run(act(primary, Repoint("valkey-0", "valkey-1", 3)))
+    wait_until(
+        lambda: primary.info().get("master_link_status") == "up",
+        timeout=10,
+        what="the old primary to sync from the new one",
+    )
+    asyncio.run(act(replica, FailoverCommand("valkey-1", "valkey-0", 4, 5000)))
+    assert primary.info().get("role") == "master" and replica.info().get("role") == "slave"
 
 
 def test_a_pod_node_refuses_syncs_until_a_daemon_lifts_the_fence(
