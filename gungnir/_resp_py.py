@@ -39,7 +39,7 @@ _DOUBLE_RE = re.compile(rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9
 _DOUBLE_WORDS = frozenset([b"inf", b"+inf", b"-inf", b"nan", b"+nan", b"-nan"])
 _AGGREGATE_KINDS = {42: _ARRAY, 126: _SET, 37: _MAP, 62: _PUSH, 124: _ATTR}
 _STREAMABLE = frozenset([42, 126, 37])
-_FILLABLE = frozenset(b"$:+#_,*%~")
+_FILLABLE = frozenset(b"$:+#_,*%~=(")
 _FILL_KINDS = {42: _ARRAY, 37: _MAP, 126: _SET}
 
 DEFAULT_MAX_DEPTH = 1024
@@ -263,7 +263,7 @@ class PyReader:
     def _fill(self, frame: list[Any], buf: bytearray, pos: int, n: int) -> int:
         """Parse the common case of an open aggregate's elements without the general loop.
 
-        Takes plain ``$ : + # _ ,`` scalars and nested sized ``* % ~`` aggregates, closing
+        Takes plain ``$ : + # _ , = (`` scalars and nested sized ``* % ~`` aggregates, closing
         nested ones as they complete, so a typical nested reply is built in one call.
         Anything else -- other types, unusual spellings, incomplete elements, and every
         error -- is left to the general loop, which resumes exactly here. On return the
@@ -319,6 +319,38 @@ class PyReader:
                         bytes(buf[start:end]) if encoding is None else self._text(buf[start:end])
                     )
                     pos = end + 2
+                elif t == 61:  # =len CRLF fmt:text CRLF, complete
+                    eol = find(b"\r\n", pos + 1, pos + 21)
+                    if eol < 0:
+                        break
+                    head = buf[pos + 1 : eol]
+                    if not head.isdigit():
+                        break
+                    blen = int(head)
+                    start = eol + 2
+                    end = start + blen
+                    if not 4 <= blen <= max_bulk or end + 2 > n or buf[end] != 13:
+                        break
+                    if buf[end + 1] != 10 or buf[start + 3] != 58:
+                        break
+                    fmt = buf[start : start + 3].decode("latin-1")
+                    if encoding is None:
+                        value = Verbatim(bytes(buf[start + 4 : end]), fmt)
+                    else:
+                        text = self._text(buf[start + 4 : end])
+                        value = (
+                            VerbatimStr(text, fmt) if isinstance(text, str) else Verbatim(text, fmt)
+                        )
+                    pos = end + 2
+                elif t == 40:  # (digits of at most 640: within every int() digit limit
+                    eol = find(b"\r\n", pos + 1, pos + 643)
+                    if eol < 0 or eol - pos - 1 > max_bulk:
+                        break
+                    head = buf[pos + 1 : eol]
+                    if not (head.isdigit() or (head[:1] == b"-" and head[1:].isdigit())):
+                        break
+                    value = int(head)
+                    pos = eol + 2
                 elif t == 58:  # :
                     eol = find(b"\r\n", pos + 1, pos + 22)
                     if eol < 0:
