@@ -303,7 +303,7 @@ class PyReader:
                 if pos >= n:
                     break
                 t = buf[pos]
-                if t == 36:  # $
+                if t == 36 or t == 61:  # $len or =len, with the whole body
                     eol = find(b"\r\n", pos + 1, pos + 21)
                     if eol < 0:
                         break
@@ -315,29 +315,15 @@ class PyReader:
                     end = start + blen
                     if blen > max_bulk or end + 2 > n or buf[end] != 13 or buf[end + 1] != 10:
                         break
-                    value = (
-                        bytes(buf[start:end]) if encoding is None else self._text(buf[start:end])
-                    )
-                    pos = end + 2
-                elif t == 61:  # =len CRLF fmt:text CRLF, complete
-                    eol = find(b"\r\n", pos + 1, pos + 21)
-                    if eol < 0:
+                    if t == 36:
+                        raw = buf[start:end]
+                        value = bytes(raw) if encoding is None else self._text(raw)
+                    elif blen < 4 or buf[start + 3] != 58:  # = without "fmt:"
                         break
-                    head = buf[pos + 1 : eol]
-                    if not head.isdigit():
-                        break
-                    blen = int(head)
-                    start = eol + 2
-                    end = start + blen
-                    if not 4 <= blen <= max_bulk or end + 2 > n or buf[end] != 13:
-                        break
-                    if buf[end + 1] != 10 or buf[start + 3] != 58:
-                        break
-                    fmt = buf[start : start + 3].decode("latin-1")
-                    if encoding is None:
-                        value = Verbatim(bytes(buf[start + 4 : end]), fmt)
                     else:
-                        text = self._text(buf[start + 4 : end])
+                        fmt = buf[start : start + 3].decode("latin-1")
+                        raw = buf[start + 4 : end]
+                        text = bytes(raw) if encoding is None else self._text(raw)
                         value = (
                             VerbatimStr(text, fmt) if isinstance(text, str) else Verbatim(text, fmt)
                         )
