@@ -30,8 +30,10 @@ pytestmark = pytest.mark.skipif(
 )
 NS = os.environ.get("GUNGNIR_KUBE_NAMESPACE", "gungnir-e2e")
 IMAGE = os.environ.get("GUNGNIR_KUBE_TEST_IMAGE", "registry.k8s.io/pause:3.10")
-GROUP = "cache"
-SERVICE = "cache-primary"
+# The names k8s/base pins its Role's writes to (resourceNames): the scenarios run with that
+# very Role, so they use the example deployment's group, pods and Service.
+GROUP = "valkey"
+SERVICE = "valkey-primary"
 
 
 def admin() -> client.ApiClient:
