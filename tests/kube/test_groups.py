@@ -65,7 +65,7 @@ def test_good_spec_becomes_the_cores_settings() -> None:
         ({"voters": ["a", "a", "b"]}, "voters has duplicates"),
         ({"policy": "yolo"}, "policy must be one of"),
         ({"downAfter": "5 seconds"}, "spec.downAfter: not a duration"),
-        ({"downAfter": "10s"}, "report_ttl must be >= down_after"),
+        ({"downAfter": "10s", "reportTtl": "6s"}, "report_ttl must be >= down_after"),
         ({"promoteAfter": "2.5s"}, "timing rule broken: fence_after + probe_interval"),
         ({"parallelSyncs": "2"}, "spec.parallelSyncs: must be an integer"),
         ({"port": 70000}, "spec.port: 70000 is not a TCP port"),
