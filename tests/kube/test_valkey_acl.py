@@ -22,15 +22,17 @@ from gungnir.core import (
     Promote,
     Repoint,
     SetWriteQuorum,
+    Unfence,
 )
 from gungnir.local import wait_until
-from gungnir.runtime.executor import execute
-from gungnir.runtime.prober import denies_sync
+from gungnir.runtime.executor import commands_for, execute
+from gungnir.runtime.prober import denies_sync, probe_commands
 from gungnir.runtime.startfence import fenced_user_rules
 
 from .valkey_pod import (
     MEMORY_LIMIT,
     PASSWORDS,
+    USERS,
     DaemonAuthedNode,
     call,
     configmap,
@@ -207,3 +209,36 @@ def test_a_pod_node_refuses_syncs_until_a_daemon_lifts_the_fence(
         what="the replica to sync",
     )
     assert call(primary.address, "app", ("SET", "k", "v"), ("WAIT", "1", "2000")) == [b"OK", 1]
+
+
+def test_the_daemon_user_grants_exactly_what_the_runtime_sends() -> None:
+    """A command added to the prober or executor without a grant here would fail with NOPERM
+    in every Kubernetes deployment; a grant nothing sends is privilege for nothing."""
+    container = {"CONFIG", "ACL", "CLIENT"}
+
+    def acl_name(cmd: tuple[Any, ...]) -> str:
+        words = [str(w).lower() for w in cmd[:2]]
+        return "|".join(words) if words[0].upper() in container else words[0]
+
+    addresses = {"a": ("10.0.0.1", 6379), "b": ("10.0.0.2", 6379)}
+    actions = [
+        Fence("a", 1, method="min_replicas"),
+        Fence("a", 1, method="pause"),
+        Fence("a", 1, method="no_sync"),
+        Unfence("a", 1, 1),
+        SetWriteQuorum("a", 1, 1, 10),
+        Promote("a", 1),
+        Repoint("a", "b", 1),
+        FailoverCommand("a", "b", 1, 1000),
+    ]
+    sent = {acl_name(c) for c in probe_commands(USERS["daemon"])}
+    for action in actions:
+        sent |= {acl_name(c) for c in commands_for(action, addresses, 1000, USERS["daemon"])}
+    # Giving SYNC/PSYNC back (ACL GETUSER, SETUSER), the connection's HELLO/AUTH/SETNAME, and
+    # FAILOVER's wait for the outcome (INFO) are sent outside commands_for.
+    sent |= {"acl|getuser", "acl|setuser", "hello", "auth", "client|setname", "info"}
+    line = next(
+        ln for ln in configmap()["users.acl"].splitlines() if ln.startswith("user gungnir ")
+    )
+    granted = {w[1:] for w in line.split() if w.startswith("+")}
+    assert granted - {"ping"} == sent  # PING: the client's health check
