@@ -113,6 +113,8 @@ def test_applications_cannot_lift_a_fence_or_move_the_primary(
         ("CLIENT", "PAUSE", "10", "WRITE"),
         ("FLUSHALL",),
         ("FLUSHDB",),
+        ("SORT", "k"),
+        ("SWAPDB", "0", "1"),
         ("DEBUG", "SLEEP", "0"),
         ("SHUTDOWN", "NOSAVE"),
     ]
@@ -121,6 +123,12 @@ def test_applications_cannot_lift_a_fence_or_move_the_primary(
     # What a Sentinel-aware client needs is there.
     role, info, _ = call(primary.address, "app", ("ROLE",), ("INFO", "replication"), ("GET", "k"))
     assert role[0] == b"master" and b"role:master" in info
+    handshake = [
+        ("CLIENT", "SETNAME", "a"),
+        ("CLIENT", "SETINFO", "LIB-NAME", "x"),
+        ("SELECT", "0"),
+    ]
+    assert call(primary.address, "app", *handshake) == [b"OK"] * 3
     # The replication user has the handshake only.
     replies = call(primary.address, "replication", ("GET", "k"), ("CONFIG", "GET", "port"))
     assert all(_refused(r) for r in replies)
