@@ -4,7 +4,7 @@ refuses: an even voter set, a quorum above the voters, a broken timing rule.
 Why: the API server checks these at ``kubectl apply`` time, so a bad spec is refused with a
 message instead of being accepted and only reported later in the SpecValid condition. No
 kube-apiserver runs here, so the rules are evaluated with cel-python when it is installed
-(it is not a locked dependency: the test is skipped without it), and each verdict is compared
+(a locked test dependency), and each verdict is compared
 with the core's own validation of the same spec.
 """
 
