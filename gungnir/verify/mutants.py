@@ -138,30 +138,18 @@ def mutants() -> list[Mutant]:
         empty_restarts=False,
         convergence_every=0,
     )
-    # One voter, the primary's node cut off just before a round: its replicas detach at the
-    # cut, and with promote_after 1.5 the leader promotes one second later, so the new
-    # primary is writable one second plus one lease after the cut, while the old one takes
-    # writes until max-lag + 2 s after it (world.ack_window): a lease short by a second or
-    # more overlaps.
+    # scopes.SCOPES["hardened"]: the primary's node cut off just before a round, so its
+    # replicas detach at the cut and the leader promotes one second later; the new primary
+    # is writable one second plus one lease after the cut, while the old one takes writes
+    # until max-lag + 2 s after it (world.ack_window): a lease short by a second overlaps.
     lease = dataclasses.replace(
-        small,
-        daemons=("d1",),
-        quorum=1,
-        crashes=0,
-        partitions=1,
-        duplicates=0,
-        writes=0,
-        daemon_crashes=False,
-        node_crashes=False,
-        partition_shapes="nodes",
-        settings_overrides=(("fence_after", 0.4), ("promote_after", 1.5)),
+        SCOPES["hardened"], name="mutant", max_states=None, convergence_every=0
     )
     return [
         Mutant(
             "lease-from-assumed-max-lag",
             dataclasses.replace(RULES, lease=_assumed_lease),
-            # nodes an operator hardened: min-replicas-to-write 1, min-replicas-max-lag 3
-            dataclasses.replace(lease, node_preset=(1, 3)),
+            lease,
             "the lease is computed from the policy's max-lag, not the one read from the node",
             ("SingleWritablePrimary",),
         ),

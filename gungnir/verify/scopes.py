@@ -17,7 +17,8 @@ into epoch 2 is cut).  docs/verification.md gives what each covers and its measu
 - ``small-2`` (1 voter, two node crashes, a node partition, a write) and ``elections`` /
   ``elections-q1`` (3 voters up to epoch 2, rounds in phase in one order) are budgeted
   scopes where failovers and elections meet faults; with ``observers`` (one voter and
-  an observer, complete) they are where the default suite catches each mutant (:data:`CATCHES`).
+  an observer, complete) and ``hardened`` (nodes an operator hardened, the primary's node
+  cut off) they are where the default suite catches each mutant (:data:`CATCHES`).
 - ``gungnir verify`` with no ``--scope`` runs :data:`SUITES` ``["default"]``, all in CI.
 - ``failover`` (one node crash, nothing else, every interleaving of rounds) and ``large``
   (two crashes, two partitions, a duplicate, two writes) are for longer runs on bigger
@@ -116,6 +117,28 @@ SCOPES["observers"] = dataclasses.replace(
     convergence_every=0,
 )
 
+# CI, complete within its budget: one voter on nodes an operator hardened
+# (min-replicas-to-write 1, min-replicas-max-lag 3, read back by the daemons), the primary's
+# node cut off once; promote_after 1.5 lets the leader promote one second after the cut, so
+# only a lease computed from the max-lag read, with Valkey's 2 s, keeps the old primary's
+# writes apart from the new one's; convergence from every state
+SCOPES["hardened"] = Scope(
+    name="hardened",
+    daemons=("d1",),
+    quorum=1,
+    crashes=0,
+    partitions=1,
+    duplicates=0,
+    writes=0,
+    daemon_crashes=False,
+    node_crashes=False,
+    partition_shapes="nodes",
+    settings_overrides=(("fence_after", 0.4), ("promote_after", 1.5)),
+    node_preset=(1, 3),
+    convergence_every=1,
+    max_states=20_000,
+)
+
 # CI, bounded: one voter, two crashes of any node (restarting empty or not), a node
 # partition, a client write: failovers that must not promote a node missing a committed write
 SCOPES["small-2"] = dataclasses.replace(
@@ -156,6 +179,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "elections",
         "elections-q1",
         "observers",
+        "hardened",
     )
 }
 
@@ -170,6 +194,8 @@ CATCHES: dict[str, str] = {
     "lowest-offset": "small-2",
     "promote-unvouched": "small-2",
     "observers-count": "observers",
+    "lease-from-assumed-max-lag": "hardened",
+    "lease-in-whole-seconds-forgotten": "hardened",
 }
 
 

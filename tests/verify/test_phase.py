@@ -102,9 +102,12 @@ def test_failover_phase_scope_is_complete_safe_and_really_fails_over() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    # a mutant whose own scope runs rounds in phase is caught so in test_mutants.py already
+    # a mutant whose own scope runs rounds in phase is caught so in test_mutants.py already;
+    # the lease mutants' counterexample needs the cut to fall between the clock's second and
+    # the daemon's probe in it, which in-phase rounds make one step (the daemon then always
+    # sees the old primary last at the cut, one second more than the lease mutants lose)
     "mutant",
-    [m for m in mutants() if m.scope.rounds == "each"],
+    [m for m in mutants() if m.scope.rounds == "each" and not m.name.startswith("lease-")],
     ids=lambda m: m.name,
 )
 def test_mutants_are_caught_with_rounds_in_phase(mutant) -> None:  # type: ignore[no-untyped-def]
