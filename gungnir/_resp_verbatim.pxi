@@ -116,11 +116,20 @@ cdef extern from *:
         return out;
     }
 
+    /* Pickled as a call of whatever _resp_types.Verbatim is when pickling: this type
+       normally, the pure class under GUNGNIR_PURE=1 (found by its own name), so a pickle
+       also loads where the extension is not built. */
     static PyObject *gungnir_verbatim_reduce(PyObject *o, PyObject *unused) {
-        PyObject *fmt = *gungnir_verbatim_slot(o);
-        return Py_BuildValue("(O(y#O))", (PyObject *)&gungnir_verbatim_type,
-                             PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o),
-                             fmt == NULL ? Py_None : fmt);
+        PyObject *fmt = *gungnir_verbatim_slot(o), *mod, *cls, *out;
+        mod = PyImport_ImportModule("gungnir._resp_types");
+        if (mod == NULL) return NULL;
+        cls = PyObject_GetAttrString(mod, "Verbatim");
+        Py_DECREF(mod);
+        if (cls == NULL) return NULL;
+        out = Py_BuildValue("(O(y#O))", cls, PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o),
+                            fmt == NULL ? Py_None : fmt);
+        Py_DECREF(cls);
+        return out;
     }
 
     static PyGetSetDef gungnir_verbatim_getset[] = {
