@@ -1,6 +1,6 @@
 """The budgeted CI scope: every fault shape with three daemons, breadth-first to a depth.
 
-``default`` is complete but has no failover in it; ``prefix`` is where CI sees failovers among
+``default`` (budgeted too) has no failover in it; ``prefix`` is where CI sees failovers among
 three voters under crashes and partitions of any shape, for every trace up to the depth the
 state budget reaches (docs/verification.md gives the numbers)."""
 
@@ -19,5 +19,5 @@ def test_prefix_scope_holds_every_invariant_up_to_its_depth() -> None:
     res = explore(Model(sc), default_invariants(sc.policy))
     assert res.violation is None, res.violation and res.violation.timeline
     assert res.convergence_failure is None, res.convergence_failure.timeline
-    assert res.states >= sc.max_states and res.depth >= 8
+    assert res.states >= sc.max_states and res.depth >= 6
     assert res.convergence_checked > 0
