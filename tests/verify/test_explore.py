@@ -152,7 +152,9 @@ def test_cli_small_scope_and_bad_arguments(capsys) -> None:  # type: ignore[no-u
 
 def test_cli_reports_a_mutant_with_exit_status_1(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     trace = tmp_path / "cx.jsonl"
-    rc = main(["--mutant", "skip-fencing", "--quiet", "--trace-out", str(trace)])
+    rc = main(
+        ["--mutant", "skip-fencing", "--scope", "small-2", "--quiet", "--trace-out", str(trace)]
+    )
     out = capsys.readouterr().out
     assert rc == 1 and "BROKEN: SingleWritablePrimary" in out
     assert trace.read_text().count("\n") > 3

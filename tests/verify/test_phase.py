@@ -119,6 +119,6 @@ def test_mutants_are_caught_with_rounds_in_phase(mutant) -> None:  # type: ignor
 
 
 def test_cli_runs_a_mutant_with_rounds_in_phase(capsys) -> None:  # type: ignore[no-untyped-def]
-    rc = main(["--mutant", "vote-twice", "--rounds", "phase", "--quiet"])
+    rc = main(["--mutant", "vote-twice", "--scope", "elections", "--rounds", "phase", "--quiet"])
     out = capsys.readouterr().out
     assert rc == 1 and "rounds phase" in out and "BROKEN:" in out
