@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.xdist_group("image"),
+    # The first test builds the image (a few minutes: Debian packages are downloaded).
+    pytest.mark.timeout(1200),
     pytest.mark.skipif(os.geteuid() != 0, reason="chroot and mount namespaces need root"),
     pytest.mark.skipif(
         not (shutil.which("mmdebstrap") and shutil.which("buildah") and shutil.which("unshare")),
