@@ -19,10 +19,14 @@ from .state import Config
 
 @dataclass(frozen=True)
 class Persist:
-    """Durably store (epoch, vote): write, fsync, rename.  Must finish before what follows."""
+    """Durably store (epoch, vote): write, fsync, rename.  Must finish before what follows.
+
+    ``amnesiac`` True marks the record as no proof of this daemon's votes (its state was lost:
+    :mod:`gungnir.core.amnesia`), False clears the mark, None keeps what is stored."""
 
     epoch: int
     vote: str | None
+    amnesiac: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,13 @@ class FailoverCommand:
 @dataclass(frozen=True)
 class PublishConfig:
     """Publish ``config`` to peers' view and Kubernetes (labels, primary Service endpoints
-    with a resourceVersion-checked update; relabel the old primary before the new one)."""
+    with a resourceVersion-checked update; relabel the old primary before the new one).
+
+    ``leader``: who led ``config``'s epoch; None is this daemon, ``""`` nobody (the epoch-0
+    config, from the configuration or from observation, which every daemon derives alike)."""
 
     config: Config
+    leader: str | None = None
 
 
 @dataclass(frozen=True)

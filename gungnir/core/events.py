@@ -18,7 +18,9 @@ class Start:
     The restart rule applies: the daemon never leads ``epoch`` or any older epoch again.
     ``voters``/``next_voters``/``voters_epoch`` is the persisted voter view (see
     :class:`~gungnir.core.actions.PersistVoters`); empty ``voters``: none was persisted, the
-    configured bootstrap set applies.
+    configured bootstrap set applies.  ``amnesiac``: the durable state was missing or lost
+    (or is no proof of this daemon's votes), so ``epoch`` is only a floor and the lost-state
+    rule applies (:mod:`gungnir.core.amnesia`).
     """
 
     epoch: int = 0
@@ -26,6 +28,7 @@ class Start:
     voters: tuple[str, ...] = ()
     next_voters: tuple[str, ...] = ()
     voters_epoch: int = 0
+    amnesiac: bool = False
 
 
 @dataclass(frozen=True)

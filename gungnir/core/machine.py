@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import failover, membership, reconcile, switchover, votes
-from .actions import Action, Broadcast, Log, Notify, Send, log
+from . import amnesia, failover, membership, reconcile, switchover, votes
+from .actions import Action, Broadcast, Log, Notify, PublishConfig, Send, log
 from .events import (
     PRIMARY,
     REPLICA,
@@ -54,9 +54,9 @@ def step(state: DaemonState, event: Event, now: float, rules: Rules = RULES) -> 
     if not state.started:
         return state, []
     if isinstance(event, Probe):
-        return _probe(state, event, now), []
+        return _probe(state, event, now)
     if isinstance(event, PeerStatus):
-        return _peer(state, event, now), []
+        return _peer(state, event, now)
     if isinstance(event, Tick):
         return _tick(state, event, now, rules)
     if isinstance(event, Received):
@@ -104,6 +104,10 @@ def _start(state: DaemonState, ev: Start, now: float, rules: Rules) -> Result:
         record(fresh, now, "header", voters=list(configured.voters)),
         record(fresh, now, "restarted", epoch=ev.epoch, vote=ev.vote),
     ]
+    fresh, more = amnesia.begin(fresh, now)
+    acts += more
+    if fresh.config.primary is not None:
+        acts.append(PublishConfig(fresh.config, leader=""))  # the bootstrap config: routable
     if s.voters != configured.voters or s.next_voters != configured.next_voters:
         acts.append(
             record(
@@ -121,10 +125,10 @@ def _start(state: DaemonState, ev: Start, now: float, rules: Rules) -> Result:
 # -- observation ------------------------------------------------------------------------------
 
 
-def _probe(state: DaemonState, ev: Probe, now: float) -> DaemonState:
+def _probe(state: DaemonState, ev: Probe, now: float) -> Result:
     old = state.view(ev.node)
     if old is None:  # a node outside the configured set: ignore, the runtime discovers names
-        return state
+        return state, []
     if not ev.reachable:
         new = _set(old, reachable=False)
     else:
@@ -164,7 +168,11 @@ def _probe(state: DaemonState, ev: Probe, now: float) -> DaemonState:
     st = state.replace(nodes=nodes)
     if st.config.epoch == 0 and st.config.primary is None:
         st = _bootstrap(st)
-    return st
+        if st.config.primary is not None:
+            # nobody leads epoch 0: every daemon derives the same config and publishes it,
+            # so the primary Service has an endpoint before the first failover
+            return st, [PublishConfig(st.config, leader="")]
+    return st, []
 
 
 def lost_history(state: DaemonState, old: NodeView, ev: Probe) -> bool:
@@ -233,15 +241,23 @@ def _bootstrap(state: DaemonState) -> DaemonState:
     return state.replace(config=Config(0, p, reps))
 
 
-def _peer(state: DaemonState, ev: PeerStatus, now: float) -> DaemonState:
+def _peer(state: DaemonState, ev: PeerStatus, now: float) -> Result:
+    """A peer link went up or down.  On up: share our config (the peer's core answers with a
+    newer one if it has one: how a restarted daemon that cannot bootstrap from observation
+    learns the authoritative config), and ask for its epoch if the lost-state rule waits on
+    it."""
     peers = []
+    acts: list[Action] = []
     for name, ok, since in state.peers:
         if name == ev.peer:
             peers.append((name, ev.reachable, since if ok == ev.reachable else now))
+            if ev.reachable and not ok:
+                acts.append(Send(name, votes.announce(state)))
+                acts += amnesia.query(state, name)
         else:
             peers.append((name, ok, since))
     refused = state.refused_by - {ev.peer} | ({ev.peer} if ev.answered else set())
-    return state.replace(peers=tuple(peers), refused_by=frozenset(refused))
+    return state.replace(peers=tuple(peers), refused_by=frozenset(refused)), acts
 
 
 def is_sdown(state: DaemonState, v: NodeView, now: float) -> bool:
@@ -341,7 +357,7 @@ def _tick(state: DaemonState, ev: Tick, now: float, rules: Rules) -> Result:
         st, more = membership.maybe_begin(st, now, rules.begin_change)
         acts += more
     # 7. a new candidacy
-    if st.role == FOLLOWER and st.is_voter:
+    if st.role == FOLLOWER and st.is_voter and st.amnesia is None:
         st, more = _maybe_candidate(st, ev, now, rules)
         acts += more
     # 8. drift correction
@@ -459,7 +475,9 @@ def _receive(state: DaemonState, ev: Received, now: float, rules: Rules) -> Resu
     if isinstance(m, VoteReply):
         return votes.on_reply(state, m, now, rules)
     if isinstance(m, ConfigAnnounce):
-        return reconcile.on_announce(state, m, now)
+        state, acts = amnesia.heard(state, m, now)
+        state, more = reconcile.on_announce(state, m, now)
+        return state, acts + more
     if isinstance(m, ConfigQuery):
         reply = ConfigAnnounce(
             state.settings.group, state.me, state.config, state.epoch, reply_to=m.nonce

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from . import amnesia
 from .actions import Action, Persist
 from .events import PRIMARY, REPLICA, Start
 from .membership import View, enter_joint
@@ -150,8 +151,9 @@ def fence_plan(settings: Settings) -> FencePlan:
 
 
 def recover(state: DaemonState, start: Start, now: float) -> DaemonState:
-    """The restart rule: recover (epoch, vote) and never lead ``start.epoch`` or older."""
-    return replace(
+    """The restart rule: recover (epoch, vote) and never lead ``start.epoch`` or older; with
+    lost state, the lost-state rule (:mod:`.amnesia`) holds every vote until it is proved."""
+    st = replace(
         state,
         epoch=start.epoch,
         vote=start.vote,
@@ -160,6 +162,7 @@ def recover(state: DaemonState, start: Start, now: float) -> DaemonState:
         election=None,
         failover=None,
     )
+    return amnesia.waiting(st, start, now)
 
 
 @dataclass(frozen=True)

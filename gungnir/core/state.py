@@ -155,6 +155,9 @@ class DaemonState:
     confirm: Confirm | None = None
     switchover: tuple[str | None, bool] | None = None
     drift_since: float | None = None
+    # the lost-state rule (core/amnesia.py): (since, voters not heard from yet, highest
+    # epoch heard); None once this daemon knows which epochs it cannot have voted in
+    amnesia: tuple[float, frozenset[str], int] | None = None
     refused_by: frozenset[str] = frozenset()
 
     def replace(self, **changes: Any) -> DaemonState:

@@ -17,6 +17,8 @@ def refusal(st: DaemonState, target: str | None) -> str | None:
     None if it will."""
     if not st.is_voter:
         return "observers cannot lead"
+    if st.amnesia is not None:
+        return "lost its state: it stands only once every other voter told its epoch"
     if target is None:
         return None
     if target not in st.settings.nodes:

@@ -6,7 +6,7 @@ voters vote) are decided here and in :mod:`.rules`; :mod:`.machine` routes the m
 
 from __future__ import annotations
 
-from . import failover, machine, membership
+from . import amnesia, failover, machine, membership
 from .actions import Action, Notify, Send
 from .events import PRIMARY
 from .messages import ConfigAnnounce, VoteReply, VoteRequest
@@ -50,9 +50,11 @@ def on_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> Res
         if order == membership.CONFLICT:
             why = f"voter view {mine} conflicts with the candidate's {theirs}"
         reply = VoteReply(s.group, st.me, m.epoch, m.sender, False, why)
-        return st, [Send(m.sender, reply), Send(m.sender, _announce(st))]
+        return st, [Send(m.sender, reply), Send(m.sender, announce(st))]
     if m.sender not in voters:
         return refuse(f"{m.sender} is not a voter")
+    if amnesia.why_not(st):
+        return refuse(amnesia.why_not(st))
     busy = _backing(st, m, now)
     if busy:
         return refuse(busy)
@@ -63,7 +65,7 @@ def on_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> Res
         ]
         if st.epoch > m.epoch or st.config.epoch >= m.epoch:
             # the candidate is behind: tell it what we know so its next try is current
-            acts.append(Send(m.sender, _announce(st)))
+            acts.append(Send(m.sender, announce(st)))
         return st, acts
     if m.reason == "failover":
         if st.config.primary is not None and st.config.primary not in st.sdown:
@@ -100,7 +102,8 @@ def on_request(st: DaemonState, m: VoteRequest, now: float, rules: Rules) -> Res
     return st, acts
 
 
-def _announce(st: DaemonState) -> ConfigAnnounce:
+def announce(st: DaemonState) -> ConfigAnnounce:
+    """What this daemon knows: its config and its epoch."""
     return ConfigAnnounce(st.settings.group, st.me, st.config, st.epoch)
 
 

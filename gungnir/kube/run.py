@@ -313,6 +313,7 @@ def build_config(backend: KubeBackend, opts: KubeRunOptions) -> DaemonConfig:
         metrics_bind=opts.metrics_bind,
         sentinel_password=opts.sentinel_password,
         source="kubernetes",
+        namespace=backend.api.namespace,
     )
 
 
@@ -376,21 +377,6 @@ class KubeWiring:
         routing, labels and status from the highest one whatever daemon led it (the API's
         epoch checks and :mod:`gungnir.kube.authority` keep an older one from writing)."""
         self.publisher.adopt(group, config)
-        self.config_changed(group, config)
-
-    def config_changed(self, group: str, config: Config) -> None:
-        """Known gap of the core: it publishes configs only during a failover, so the
-        bootstrap config (epoch 0, the primary found by observation) would never reach the
-        API and the primary Service would have no endpoint until the first failover.  The
-        bootstrap config names no leader and every daemon derives the same one, so each
-        mirrors it once; the API's epoch checks make the copies idempotent and a later
-        epoch always wins."""
-        if config.epoch == 0 and config.primary is not None and group not in self.publisher.latest:
-            task = asyncio.get_running_loop().create_task(
-                self.publisher.publish(group, config, {}, leader="")
-            )
-            self.daemon._background.add(task)
-            task.add_done_callback(self.daemon._finished)
 
     def _api_outcome(self, verb: str, resource: str, outcome: str, code: int | str | None) -> None:
         """Every API outcome: failures to ``gungnir_kubernetes_api_errors_total``, and a

@@ -217,6 +217,9 @@ class DaemonConfig:
     sentinel_password: str | None = None
     source: str = "<dict>"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Kubernetes: the namespace the groups live in, which scopes the state files (two
+    # namespaces with a group of one name on one node must not share an epoch or a vote)
+    namespace: str | None = None
 
     @property
     def other_peers(self) -> dict[str, Address]:

@@ -28,7 +28,6 @@ from gungnir.core import (
     ActionResult,
     Broadcast,
     Config,
-    ConfigAnnounce,
     DaemonState,
     Event,
     Failover,
@@ -87,8 +86,13 @@ class ConfigPublisher(Protocol):
     """Where a published config goes besides the peers (Kubernetes labels and Service)."""
 
     async def publish(
-        self, group: str, config: Config, addresses: Mapping[str, Address]
-    ) -> None: ...
+        self,
+        group: str,
+        config: Config,
+        addresses: Mapping[str, Address],
+        leader: str | None = None,
+    ) -> None:
+        """``leader``: who led the config's epoch (None: this daemon; "": nobody)."""
 
 
 class LocalPublisher:
@@ -97,7 +101,13 @@ class LocalPublisher:
     def __init__(self) -> None:
         self.published: dict[str, Config] = {}
 
-    async def publish(self, group: str, config: Config, addresses: Mapping[str, Address]) -> None:
+    async def publish(
+        self,
+        group: str,
+        config: Config,
+        addresses: Mapping[str, Address],
+        leader: str | None = None,
+    ) -> None:
         self.published[group] = config
 
 
@@ -116,7 +126,9 @@ class GroupRuntime:
         self.cfg = cfg
         self.settings = cfg.settings
         self.name = cfg.name
-        self.store = StateStore(daemon.config.state_dir, daemon.config.id, cfg.name)
+        self.store = StateStore(
+            daemon.config.state_dir, daemon.config.id, cfg.name, daemon.config.namespace
+        )
         self.durable = DurableState()
         # ``voters`` is the bootstrap set; ``next_voters`` the set the configuration asks for,
         # handed to the core as VotersChanged after Start (a change is joint until committed)
@@ -355,7 +367,8 @@ class Daemon:
         for name, rt in self.groups.items():
             d = durable[name]
             rt.durable = d
-            self.submit(name, Start(d.epoch, d.vote, d.voters, d.next_voters, d.voters_epoch))
+            start = Start(d.epoch, d.vote, d.voters, d.next_voters, d.voters_epoch, d.amnesiac)
+            self.submit(name, start)
             self.submit(name, VotersChanged(rt.desired))
         for link in self.links.values():
             link.start()
@@ -457,15 +470,8 @@ class Daemon:
         how = "up" if up else "refuses our authentication" if answered else "down"
         log.info("peer %s %s", peer, how, extra={"peer": peer})
         self.metrics.peer_auth(peer, answered)
-        for name, rt in self.groups.items():
+        for name in self.groups:
             self.submit(name, PeerStatus(peer, up, answered=answered))
-            if up:
-                # Workaround until the core asks for it: share our config with a peer whose
-                # link just came up.  Its core answers with a newer config if it has one,
-                # which is how a restarted daemon learns the authoritative config even when
-                # it cannot bootstrap from observation (a node is down).  A fact, no decision.
-                st = rt.state
-                self.links[peer].send(ConfigAnnounce(name, self.config.id, st.config, st.epoch))
 
     # -- the consumer -------------------------------------------------------------------------
 
@@ -522,6 +528,8 @@ class Daemon:
         if isinstance(action, Persist | PersistVoters):
             if isinstance(action, Persist):
                 new = dataclasses.replace(rt.durable, epoch=action.epoch, vote=action.vote)
+                if action.amnesiac is not None:  # the lost-state mark, set or cleared
+                    new = dataclasses.replace(new, amnesiac=action.amnesiac)
             else:
                 new = dataclasses.replace(
                     rt.durable,
@@ -546,7 +554,7 @@ class Daemon:
         elif isinstance(action, Notify):
             self._notify(rt, action)
         elif isinstance(action, PublishConfig):
-            self._spawn(self.publisher.publish(rt.name, action.config, rt.cfg.nodes))
+            self._spawn(self.publisher.publish(rt.name, action.config, rt.cfg.nodes, action.leader))
         elif isinstance(action, ActionResult):  # pragma: no cover - not an action
             raise TypeError(action)
         else:  # a node action

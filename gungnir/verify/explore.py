@@ -250,7 +250,7 @@ class Fingerprinter:
         vote = d[1]
         if vote is not None and vote in self.names:
             vote = mapping[self.names.index(vote)]
-        rest = ((d[0], vote), w.rounds[i] >= w.now, w.restarts[i], w.high[i])
+        rest = ((d[0], vote, *d[2:]), w.rounds[i] >= w.now, w.restarts[i], w.high[i])
         return self._state(w.daemons[i], mapping, now) + "\0" + repr(rest)
 
     def _state(self, st: DaemonState | None, mapping: tuple[str, ...], now: float) -> str:
@@ -381,6 +381,9 @@ class Fingerprinter:
             cr,
             st.switchover,
             r(st.drift_since, now),
+            None
+            if st.amnesia is None
+            else (r(st.amnesia[0], now), frozenset(g(x, x) for x in st.amnesia[1]), st.amnesia[2]),
         )
         extra = self._extra(st)
         return out + extra if extra else out
@@ -441,6 +444,7 @@ RENDERED = frozenset(
         "confirm",
         "switchover",
         "drift_since",
+        "amnesia",
     }
 )
 

@@ -39,7 +39,12 @@ def abstraction(model: Model, w: World) -> AbstractState:
     restarted = []
     for i, d in enumerate(model.scope.daemons):
         st = w.daemons[i]
-        epochs.append((d, st.epoch if st is not None else w.durable[i][0]))
+        epoch = st.epoch if st is not None else w.durable[i][0]
+        if st.amnesia is not None if st is not None else w.durable[i][2]:
+            # lost state: it grants and leads nothing until it adopts an epoch past every
+            # epoch it voted or led in (core/amnesia.py), so it stands at the highest of those
+            epoch = max([epoch, w.restarts[i]] + [e for v, e, _ in w.votes if v == d])
+        epochs.append((d, epoch))
         if w.restarts[i] >= 0:
             restarted.append((d, w.restarts[i]))
     return AbstractState(

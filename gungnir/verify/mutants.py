@@ -95,6 +95,11 @@ def _whole_seconds_forgotten(settings: Settings, max_lag: float) -> float:
     return max_lag + settings.lease_margin + settings.max_clock_drift
 
 
+def _forget_loss(state: DaemonState, start: Start, now: float) -> DaemonState:
+    """Takes a lost state for a first start: votes at once in any epoch."""
+    return RULES.recover(state, dataclasses.replace(start, amnesiac=False), now)
+
+
 def _resume(state: DaemonState, start: Start, now: float) -> DaemonState:
     """After a restart, resumes the candidacy of the persisted epoch it voted itself in
     (the bug a prototype checker found: late duplicate grants re-elect it)."""
@@ -253,5 +258,12 @@ def mutants() -> list[Mutant]:
             dataclasses.replace(SCOPES["observers"], name="mutant"),
             "observers' down reports count toward the quorum and an observer fences",
             ("OnlyVotersFence",),
+        ),
+        Mutant(
+            "amnesiac-votes",
+            dataclasses.replace(RULES, recover=_forget_loss),
+            dataclasses.replace(SCOPES["lost-state"], name="mutant", max_states=None),
+            "a daemon whose state was lost votes before it knows where it may have voted",
+            ("EpochMonotonic", "OneVotePerEpoch", "ElectionSafety"),
         ),
     ]

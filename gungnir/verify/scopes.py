@@ -17,8 +17,9 @@ into epoch 2 is cut).  docs/verification.md gives what each covers and its measu
 - ``small-2`` (1 voter, two node crashes, a node partition, a write) and ``elections`` /
   ``elections-q1`` (3 voters up to epoch 2, rounds in phase in one order) are budgeted
   scopes where failovers and elections meet faults; with ``observers`` (one voter and
-  an observer, complete) and ``hardened`` (nodes an operator hardened, the primary's node
-  cut off) they are where the default suite catches each mutant (:data:`CATCHES`).
+  an observer, complete), ``hardened`` (nodes an operator hardened, the primary's node cut
+  off) and ``lost-state`` (a daemon restart may lose its durable state:
+  the lost-state rule) they are where the default suite catches each mutant (:data:`CATCHES`).
 - ``gungnir verify`` with no ``--scope`` runs :data:`SUITES` ``["default"]``, all in CI.
 - ``failover`` (one node crash, nothing else, every interleaving of rounds) and ``large``
   (two crashes, two partitions, a duplicate, two writes) are for longer runs on bigger
@@ -117,6 +118,21 @@ SCOPES["observers"] = dataclasses.replace(
     convergence_every=0,
 )
 
+# CI, bounded: 3 x 3, a node crash and a daemon crash whose restart may lose its durable
+# state (the lost-state rule, core/amnesia.py), rounds in phase in one fixed order
+SCOPES["lost-state"] = Scope(
+    name="lost-state",
+    crashes=2,
+    partitions=0,
+    duplicates=0,
+    writes=0,
+    empty_restarts=False,
+    lost_state=True,
+    convergence_every=0,
+    rounds="phase-one",
+    max_states=20_000,
+)
+
 # CI, complete within its budget: one voter on nodes an operator hardened
 # (min-replicas-to-write 1, min-replicas-max-lag 3, read back by the daemons), the primary's
 # node cut off once; promote_after 1.5 lets the leader promote one second after the cut, so
@@ -180,6 +196,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "elections-q1",
         "observers",
         "hardened",
+        "lost-state",
     )
 }
 
@@ -196,6 +213,7 @@ CATCHES: dict[str, str] = {
     "observers-count": "observers",
     "lease-from-assumed-max-lag": "hardened",
     "lease-in-whole-seconds-forgotten": "hardened",
+    "amnesiac-votes": "lost-state",
 }
 
 

@@ -14,6 +14,7 @@ driven only through :func:`gungnir.core.step`, exactly as the runtime drives the
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ class Scope:
     empty_restarts: bool = True
     node_crashes: bool = True
     daemon_crashes: bool = True
+    # a daemon may come back with its durable state lost (a node replaced under the same
+    # name, a wiped hostPath): it restarts amnesiac (the lost-state rule, core/amnesia.py)
+    lost_state: bool = False
     # "single": isolate one daemon, one node, or one daemon with one node; "nodes": one node;
     # "daemons": one daemon (from its peers and every node)
     partition_shapes: str = "single"
@@ -145,7 +149,7 @@ class Node(NamedTuple):
 class World(NamedTuple):
     now: int
     daemons: tuple[DaemonState | None, ...]
-    durable: tuple[tuple[int, str | None], ...]
+    durable: tuple[tuple[int, str | None, bool], ...]  # (epoch, vote, amnesiac)
     rounds: tuple[int, ...]
     nodes: tuple[Node, ...]
     net: frozenset[tuple[str, Message]]
@@ -207,7 +211,7 @@ class Model:
         w = World(
             now=0,
             daemons=(None,) * k,
-            durable=((0, None),) * k,
+            durable=((0, None, False),) * k,
             rounds=(-1,) * k,
             nodes=nodes,
             net=frozenset(),
@@ -231,13 +235,25 @@ class Model:
 
     def _boot(self, w: World, d: str) -> World:
         i = self.dindex[d]
-        epoch, vote = w.durable[i]
+        epoch, vote, amnesiac = w.durable[i]
         st = init_state(self.settings, d)
         w = w._replace(daemons=_put(w.daemons, i, st))
         w = w._replace(restarts=_put(w.restarts, i, epoch))
         if epoch < w.high[i]:
             w = w._replace(bad=w.bad | {"EpochMonotonic"})
-        return self.feed(w, d, self.start_event(w, d, epoch, vote))
+        ev = self.start_event(w, d, epoch, vote)
+        if amnesiac and isinstance(ev, Start):
+            ev = dataclasses.replace(ev, amnesiac=True)
+        return self.feed(w, d, ev)
+
+    def _boot_lost(self, w: World, d: str) -> World:
+        """``d`` comes back with its durable state lost: it starts amnesiac at epoch 0.  The
+        ghosts keep what it did before (its votes, and the epoch it must never lead again)."""
+        i = self.dindex[d]
+        before = w.high[i]
+        w = w._replace(durable=_put(w.durable, i, (0, None, True)), high=_put(w.high, i, 0))
+        w = self._boot(w, d)
+        return w._replace(restarts=_put(w.restarts, i, max(before, w.restarts[i])))
 
     def start_event(self, w: World, d: str, epoch: int, vote: str | None) -> Event:
         """The :class:`Start` a booting daemon gets: what it persisted.  A model whose daemons
@@ -315,7 +331,8 @@ class Model:
                             bad = w.bad | {"RestartFreshEpoch"} if e <= w.restarts[i] else w.bad
                             w = w._replace(leaders=w.leaders | {(e, d)}, bad=bad)
                 elif isinstance(a, Persist):
-                    w = w._replace(durable=_put(w.durable, i, (a.epoch, a.vote)))
+                    mark = w.durable[i][2] if a.amnesiac is None else a.amnesiac
+                    w = w._replace(durable=_put(w.durable, i, (a.epoch, a.vote, mark)))
                 elif isinstance(a, Send):
                     if isinstance(a.message, VoteReply) and not a.message.granted:
                         continue  # refusals change nothing the core decides on: not sent
@@ -369,7 +386,7 @@ class Model:
     def _publish(self, w: World, a: PublishConfig) -> World:
         cfg = a.config
         configs = w.configs
-        if cfg.primary is not None:
+        if cfg.primary is not None and cfg.epoch > 0:  # epoch 0 is the bootstrap: no leader
             configs = configs | {(cfg.epoch, cfg.primary)}
         service = w.service
         if cfg.epoch >= service[0]:  # the API server refuses a stale epoch's update
@@ -506,6 +523,8 @@ class Model:
         for i, d in enumerate(sc.daemons):
             if w.daemons[i] is None:
                 yield ("restart", d), self.apply(w, ("restart", d))
+                if sc.lost_state:
+                    yield ("restart-lost", d), self.apply(w, ("restart-lost", d))
         for n, nd in zip(sc.nodes, w.nodes, strict=True):
             if not nd.up:
                 yield ("restart-node", n), self.apply(w, ("restart-node", n))
@@ -626,6 +645,8 @@ class Model:
             return w._replace(daemons=_put(w.daemons, i, None), net=net, crashes=w.crashes + 1)
         if kind == "restart":
             return self.settle(self._boot(w, label[1]))
+        if kind == "restart-lost":
+            return self.settle(self._boot_lost(w, label[1]))
         if kind == "crash-node":
             i = self.nindex[label[1]]
             nd = w.nodes[i]._replace(up=False)

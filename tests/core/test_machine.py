@@ -1,8 +1,11 @@
 from gungnir.core import (
     LEADER,
     Broadcast,
+    Config,
+    Log,
     Persist,
     Probe,
+    PublishConfig,
     Received,
     Send,
     Settings,
@@ -29,9 +32,11 @@ def test_events_before_start_are_ignored_and_start_logs_header_and_restart() -> 
     st2, acts = step(st, Tick(), 1.0)
     assert st2 == st and acts == []
     st, acts = started(epoch=3, vote="d2")
-    kinds = [a.kind for a in acts]  # type: ignore[union-attr]
+    kinds = [a.kind for a in acts if isinstance(a, Log)]
     assert kinds == ["header", "restarted"]
     assert acts[1].as_dict()["epoch"] == 3  # type: ignore[union-attr]
+    # the configured epoch-0 config is published: nobody leads it, every daemon derives it
+    assert acts[2:] == [PublishConfig(Config(0, "n1", ("n2",)), leader="")]
     assert st.epoch == 3 and st.vote == "d2" and st.restart_floor == 3
 
 

@@ -31,6 +31,14 @@ async def _bootstrapped(c: InProcessCluster, primary: str = "node-0") -> None:
         10,
         "every peer link up",
     )
+    # a first start is amnesiac (no state file): no vote until every other voter answered
+    await until(
+        lambda: all(
+            next(iter(d.groups.values())).state.amnesia is None for d in c.daemons.values()
+        ),
+        10,
+        "every daemon to know its epoch",
+    )
 
 
 def test_sigkill_primary_fails_over_and_old_primary_rejoins(tmp_path):
