@@ -67,7 +67,7 @@ def test_empty_restart_loses_data_and_is_flagged() -> None:
 def test_daemon_restart_keeps_only_persisted_state() -> None:
     m = model()
     w = m.initial()
-    w = w._replace(durable=((1, "d2"), *w.durable[1:]))
+    w = w._replace(durable=((1, "d2", False), *w.durable[1:]))
     w = m.apply(w, ("crash", "d1"))
     assert w.daemons[0] is None
     w = m.apply(w, ("restart", "d1"))
