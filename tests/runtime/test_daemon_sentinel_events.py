@@ -252,6 +252,12 @@ def test_a_manual_failover_publishes_sentinel_payloads(tmp_path: Any) -> None:
         with start_group(replicas=2) as g:
             async with InProcessCluster(cluster_docs(nodes_of(g), tmp_path)) as c:
                 await until(lambda: c.primaries() == {"node-0"}, 15, "bootstrap")
+                # a first start is amnesiac: d1 stands only once every voter told its epoch
+                await until(
+                    lambda: all(d.groups["demo"].state.amnesia is None for d in c.daemons.values()),
+                    15,
+                    "every daemon to know its epoch",
+                )
                 port = c.daemons["d1"].port
                 sub = redis.asyncio.Redis(port=port).pubsub()
                 await sub.psubscribe("*")
