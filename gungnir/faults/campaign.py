@@ -112,6 +112,14 @@ def _full() -> list[Scenario]:
             "and min-replicas-max-lag 10 in their own config (a hardened Sentinel setup).",
         ),
         Scenario(
+            "wrong-secret-daemon-15s",
+            lambda t: nm.WrongSecret(t),
+            fault_s=15,
+            only_for="gungnir",
+            description="A replica's daemon restarts with a wrong peer secret for 15 s: its "
+            "peers refuse it, and it must not fence the healthy primary.",
+        ),
+        Scenario(
             "isolate-primary-15s-wait",
             lambda t: nm.Isolate(t),
             fault_s=15,

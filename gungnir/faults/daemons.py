@@ -253,6 +253,17 @@ class GungnirSUT(SentinelSUT):
             config_file=config_file,
         )
 
+    def restart_daemon_with_secret(self, name: str, secret: str | None) -> None:
+        """Restart daemon ``name`` with peer secret ``secret`` (None: the group's own), for
+        the misconfigured-daemon nemesis; its state directory and logs are kept."""
+        daemon = self._daemons[name]
+        assert isinstance(daemon, DaemonHostProcess) and daemon.config_file is not None
+        doc = json.loads(daemon.config_file.read_text())
+        doc["daemon"]["secret"] = self._secret if secret is None else secret
+        daemon.stop()
+        daemon.config_file.write_text(json.dumps(doc, indent=2))
+        daemon.start()
+
     def decision_logs(self) -> list[Path]:
         return [d / "decisions.jsonl" for d in self._workdirs.values()]
 

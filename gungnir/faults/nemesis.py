@@ -258,6 +258,41 @@ class Kill(Nemesis):
             self._targets.process(self._host).start()
 
 
+class WrongSecret(Nemesis):
+    """Restart one daemon with a wrong peer secret, and back with the right one at stop.
+
+    The peers refuse its messages: it cannot vote or report, but it is not cut off either, so
+    it must not fence the primary as a daemon without a majority would (a misconfigured
+    daemon halting a healthy group's writes). The target is the daemon of a replica's
+    machine, so the primary's own daemon keeps its voice; only Gungnir's SUT supports it.
+    """
+
+    def __init__(self, targets: Targets) -> None:
+        super().__init__()
+        self.name = "wrong-secret"
+        self._targets = targets
+        self._host: str | None = None
+
+    def _restart(self, secret: str | None) -> None:
+        reconfigure = getattr(self._targets.sut, "restart_daemon_with_secret", None)
+        if reconfigure is None:
+            raise RuntimeError(f"{self._targets.sut.name} cannot give a daemon another secret")
+        assert self._host is not None
+        reconfigure(self._host, secret)
+
+    def _start(self) -> None:
+        replica = self._targets.replica_nodes()[0]
+        self._host = self._targets.sut.colocated_daemon(replica)
+        if self._host is None:
+            raise RuntimeError(f"no daemon on {replica}'s machine")
+        self.detail = {"host": self._host}
+        self._restart("not-the-group-secret")
+
+    def _stop(self) -> None:
+        if self._host is not None:
+            self._restart(None)
+
+
 class RestartEmpty(Nemesis):
     """Restart the target at once with an empty dataset (faster than failure detection).
 
