@@ -92,7 +92,9 @@ def test_voters_change_to_three_other_daemons_then_they_fail_over(
                 designated = [n for n in VOTERS + NEW if c.wirings[n].designated(GROUP)]
                 assert len(designated) == 1 and designated[0] in NEW, designated
                 # the persisted view: a restart keeps it
-                state_file = tmp_path / "n5" / "state" / f"{GROUP}.state.json"
+                # <state>/<namespace>/<group>.state.json: scoped by namespace and group
+                state_file = c.wirings["n5"].daemon.groups[GROUP].store.path
+                assert state_file.parent.parent == tmp_path / "n5" / "state"
                 body = json.loads(state_file.read_text())["body"]
                 assert body["voters"] == NEW and body["next_voters"] == []
 
