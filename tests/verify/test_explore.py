@@ -86,10 +86,12 @@ def test_availability_policy_breaks_single_writable_primary_within_a_few_steps()
     safe = explore(
         Model(dataclasses.replace(scope, policy=CONSISTENCY)),
         SAFETY + CONSISTENCY_ONLY,
-        max_states=30_000,  # breadth-first: every trace reaching the availability failure
+        # breadth-first: every state as deep as the availability failure is found and
+        # checked once the explorer has started on that depth (about 106,000 states here)
+        max_states=110_000,
     )
     assert safe.violation is None
-    assert safe.depth > len(res.violation.labels)
+    assert safe.depth >= len(res.violation.labels)
 
 
 @pytest.mark.slow
