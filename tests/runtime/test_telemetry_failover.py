@@ -124,12 +124,20 @@ def test_failover_feeds_every_safety_and_phase_series(tmp_path: Any) -> None:
                     20,
                     "failover",
                 )
-                samples = {n: await scrape(p) for n, p in ports.items()}
-                leaders = [
-                    n
-                    for n, s in samples.items()
-                    if value(s, "gungnir_failovers_total", outcome="success")
-                ]
+                # The new primary takes writes before its leader has finished the failover
+                # (repointing the others, publishing), which is when success is counted.
+                samples: dict[str, Any] = {}
+                leaders: list[str] = []
+                for _ in range(200):
+                    samples = {n: await scrape(p) for n, p in ports.items()}
+                    leaders = [
+                        n
+                        for n, s in samples.items()
+                        if value(s, "gungnir_failovers_total", outcome="success")
+                    ]
+                    if leaders:
+                        break
+                    await asyncio.sleep(0.05)  # a scrape every 50 ms, 10 s at most
                 assert len(leaders) == 1, leaders
                 (leader,) = leaders
                 s = samples[leader]
