@@ -34,7 +34,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prebuilt = os.environ.get("GUNGNIR_IMAGE_DIR")
     out = Path(prebuilt) if prebuilt else tmp_path_factory.mktemp("image")
@@ -56,7 +56,7 @@ def _blob(layout: Path, digest: str) -> Path:
     return layout / "blobs" / algo / hexdigest
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def image(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     """The image config and its root filesystem, unpacked layer by layer as a runtime would."""
     layout = tmp_path_factory.mktemp("layout")
